@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment at .venv/.
+#
+# Idempotent: every step is skipped when its result is already present.
+# mmcv 2.1.0 has no wheel for torch 2.13 / Python 3.11, so it is compiled from
+# source once (~6 min on 2 cores) into a wheel cache outside the clone
+# ($PDNET_WHEEL_CACHE, default ~/.cache/mmseg-pdnet/wheels) and installed from
+# there afterwards, so fresh clones and CI on the same machine reuse it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${ROOT}/.venv"
+PY="${VENV}/bin/python"
+WHEELS="${PDNET_WHEEL_CACHE:-${HOME}/.cache/mmseg-pdnet/wheels}"
+TORCH_SPEC="${PDNET_TORCH_SPEC:-torch==2.13.0}"
+STAMP="${VENV}/.pdnet-setup-done"
+
+if [[ -f "${STAMP}" ]] && "${PY}" -c "import mmseg_pdnet, mmcv.ops" 2>/dev/null; then
+    exit 0
+fi
+
+log() { echo "[setup_env] $*"; }
+
+if [[ ! -x "${PY}" ]]; then
+    log "creating ${VENV}"
+    python3 -m venv "${VENV}"
+fi
+PIP=("${PY}" -m pip --disable-pip-version-check)
+
+# mmengine 0.10.7 and the mmcv build import pkg_resources: setuptools < 81.
+"${PIP[@]}" install -q --upgrade pip "setuptools>=77,<81" wheel
+
+if ! "${PY}" -c "import torch" 2>/dev/null; then
+    log "installing ${TORCH_SPEC} (CPU build from the local wheel cache)"
+    "${PIP[@]}" install -q "${TORCH_SPEC}"
+fi
+
+"${PIP[@]}" install -q "mmengine==0.10.7" "numpy<2.4" "opencv-python<4.13" ftfy regex ninja psutil
+
+if ! "${PY}" -c "import mmcv.ops" 2>/dev/null; then
+    mkdir -p "${WHEELS}"
+    if ! ls "${WHEELS}"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+        log "compiling mmcv==2.1.0 with ops into ${WHEELS} (about 6 minutes on 2 cores)"
+        MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" "${PIP[@]}" wheel -q --no-build-isolation \
+            --no-deps --no-binary mmcv -w "${WHEELS}" "mmcv==2.1.0"
+    fi
+    log "installing mmcv from ${WHEELS}"
+    "${PIP[@]}" install -q --no-index --find-links "${WHEELS}" --no-deps "mmcv==2.1.0"
+    "${PIP[@]}" install -q addict packaging Pillow pyyaml yapf
+fi
+
+log "installing mmsegmentation 1.2.2 and mmseg_pdnet (editable, with test extras)"
+"${PIP[@]}" install -q "mmsegmentation==1.2.2"
+"${PIP[@]}" install -q -e "${ROOT}[tests]"
+
+"${PY}" -c "import mmseg_pdnet, mmcv.ops" && touch "${STAMP}"
+log "environment ready: ${VENV}"
