@@ -1,0 +1,3 @@
+from .pdnet import PDNet
+
+__all__ = ['PDNet']

@@ -1,0 +1,82 @@
+# Copyright (c) mmseg-pdnet contributors. All rights reserved.
+import torch
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+from torch import Tensor, nn
+
+
+def _upsample(x: Tensor, size) -> Tensor:
+    return F.interpolate(x, size=size, mode='bilinear', align_corners=True)
+
+
+@MODELS.register_module()
+class SemanticConsistencyLoss(nn.Module):
+    """Semantic consistency of part masks (SCOPS; paper sec. 4.4).
+
+    Each part k owns a semantic prototype ``relu(w_k)`` (a row of the
+    learnable basis); the part masks must reconstruct the frozen ImageNet
+    features: ``MSE(sum_k X^k(u) relu(w_k), m(u) * f(u))`` averaged over all
+    ``B * C * H * W`` elements, with f the stride-32 features upsampled
+    bilinearly to the mask size and m the same mask that gated the parts
+    (ground truth or saliency). No L2 normalisation (REFERENCE.md sec. 2).
+
+    ``lean=True`` (default) never builds the ``(B, C, H, W)`` full-resolution
+    tensors. Bilinear upsampling is linear, so with ``W = relu(w)``:
+
+        ||X^T W - m f||^2 = X^T (W W^T) X - 2 m X . up(W f_low) + m^2 ||f||^2
+
+    per pixel, where ``W f_low`` is a p-channel map computed at stride 32
+    and ``||f||^2`` (no gradient: f is frozen) is accumulated channel chunk
+    by channel chunk. Memory drops from O(B C H W) to O(B p H W); the value
+    equals the straightforward form (``lean=False``, kept as the oracle).
+
+    Args:
+        lean (bool): Use the memory-lean evaluation. Defaults to True.
+        chunk (int): Channels per chunk for ``||f||^2``. Defaults to 64.
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+    """
+
+    def __init__(self, lean: bool = True, chunk: int = 64,
+                 loss_weight: float = 1.0):
+        super().__init__()
+        self.lean = lean
+        self.chunk = chunk
+        self.loss_weight = loss_weight
+
+    def forward(self, parts: Tensor, feats: Tensor, mask: Tensor,
+                basis: Tensor) -> Tensor:
+        """Compute the loss.
+
+        Args:
+            parts (Tensor): part masks X ``(B, p, H, W)`` (already gated by
+                ``mask``).
+            feats (Tensor): frozen features f ``(B, C, h, w)`` at low
+                resolution, without gradient.
+            mask (Tensor): gating mask m ``(B, 1, H, W)``.
+            basis (Tensor): part basis w ``(p, C)``; ``relu(w)`` is used.
+
+        Returns:
+            Tensor: scalar loss.
+        """
+        b, p, h, w = parts.shape
+        if basis.shape != (p, feats.shape[1]):
+            raise ValueError(f'basis must be (parts={p}, channels='
+                             f'{feats.shape[1]}), got {tuple(basis.shape)}')
+        prototypes = basis.relu()
+        numel = b * feats.shape[1] * h * w
+        if not self.lean:
+            target = _upsample(feats, (h, w)) * mask
+            recon = torch.einsum('bphw,pc->bchw', parts, prototypes)
+            return self.loss_weight * F.mse_loss(recon, target)
+
+        gram = prototypes @ prototypes.t()  # (p, p)
+        recon_sq = (parts * torch.einsum('qp,bphw->bqhw', gram, parts)).sum(1)
+        projected = _upsample(
+            torch.einsum('bchw,pc->bphw', feats, prototypes), (h, w))
+        cross = (parts * projected).sum(1) * mask[:, 0]
+        with torch.no_grad():
+            feat_sq = sum(
+                _upsample(c, (h, w)).pow(2).sum(1)
+                for c in feats.split(self.chunk, dim=1))
+        energy = recon_sq - 2 * cross + mask[:, 0].pow(2) * feat_sq
+        return self.loss_weight * energy.sum() / numel
