@@ -3,6 +3,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+from mmengine.structures import PixelData
 from mmseg.models.data_preprocessor import SegDataPreProcessor
 from mmseg.registry import MODELS
 from mmseg.utils import stack_batch
@@ -152,5 +153,5 @@ class PairedSegDataPreProcessor(SegDataPreProcessor):
             ref = sample.gt_ref_seg.data
             pad_h, pad_w = size[0] - ref.shape[-2], size[1] - ref.shape[-1]
             if pad_h or pad_w:
-                sample.gt_ref_seg.data = F.pad(
-                    ref, (0, pad_w, 0, pad_h), value=self.seg_pad_val)
+                sample.gt_ref_seg = PixelData(data=F.pad(
+                    ref, (0, pad_w, 0, pad_h), value=self.seg_pad_val))

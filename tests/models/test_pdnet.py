@@ -1,0 +1,196 @@
+import copy
+import warnings
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+BASE = 'configs/_base_/models/pdnet_r50.py'
+
+
+def r50_cfg():
+    cfg = Config.fromfile(BASE).model
+    cfg.backbone.backbone.init_cfg = None  # no download in tests
+    cfg.part_loss.semantic_extractor.checkpoint = None
+    return cfg
+
+
+def tiny_cfg(num_parts=3, num_refs=1, use_ipda=True):
+    cfg = r50_cfg()
+    cfg.backbone.backbone.depth = 18
+    cfg.backbone.decoder.in_channels = [64, 128, 256, 512]
+    cfg.neck.update(num_parts=num_parts, num_refs=num_refs)
+    cfg.data_preprocessor.num_refs = num_refs
+    cfg.use_ipda = use_ipda
+    return cfg
+
+
+def build(cfg):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # random-weight extractor warning
+        model = MODELS.build(copy.deepcopy(cfg))
+    model.init_weights()
+    return model
+
+
+def make_batch(n=2, size=64, num_refs=1, is_image=False):
+    inputs, samples = [], []
+    for _ in range(n):
+        inputs.append(torch.randint(0, 256, (3 * (1 + num_refs), size, size),
+                                    dtype=torch.uint8))
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(data=(torch.rand(1, size, size) > .5).long())
+        s.gt_ref_seg = PixelData(
+            data=(torch.rand(num_refs, size, size) > .5).long())
+        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
+                            is_image=is_image))
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_r50_parameter_count_matches_authors_model():
+    model = build(r50_cfg())
+    trainable = {n: p.numel() for n, p in model.named_parameters()
+                 if p.requires_grad}
+    basis = trainable.pop('part_loss.basis')
+    assert basis == 5 * 512
+    assert sum(trainable.values()) == 25_638_855
+    assert sum(trainable.values()) + basis == 25_641_415
+    assert not any('extractor' in k for k in model.state_dict())
+
+
+def test_r50_shapes_at_480():
+    model = build(r50_cfg()).eval()
+    x = torch.randn(1, 6, 480, 480)
+    with torch.no_grad():
+        levels = model.extract_feat(x)
+        assert [tuple(t.shape[-2:]) for t in levels[0]] == \
+            [(120, 120), (60, 60), (30, 30), (15, 15)]
+        assert all(t.shape[1] == 128 for t in levels[0])
+        ipda = model.neck(levels[0][0], [levels[1][0]])
+        assert ipda['motion'].shape == (1, 64, 30, 30)
+        assert ipda['part_masks'].shape == (1, 5, 30, 30)
+        assert model(x, mode='tensor').shape == (1, 1, 480, 480)
+
+
+def test_gradients_reach_every_part_and_frames_share_weights():
+    model = build(tiny_cfg()).train()
+    data = model.data_preprocessor(make_batch(), True)
+    losses = model(**data, mode='loss')
+    assert {'loss_seg', 'loss_side', 'loss_geo', 'loss_sem', 'loss_area',
+            'loss_ortho', 'loss_ref_side', 'loss_ref_geo'} <= set(losses)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    for name in ['backbone.backbone.conv1.weight',
+                 'backbone.decoder.laterals.0.conv.weight',
+                 'neck.adapter.0.conv.weight',
+                 'neck.part_branches.2.1.conv.weight',
+                 'neck.part_head.weight', 'neck.attentions.1.key.weight',
+                 'part_loss.basis', 'decode_head.fusion.gate.weight',
+                 'decode_head.conv_seg.weight',
+                 'decode_head.side_heads.3.weight']:
+        assert grads[name] is not None and grads[name].abs().sum() > 0, name
+
+    # a loss on the reference frame alone trains the very same encoder
+    model.zero_grad()
+    frames = model.split_frames(data['inputs'])
+    ref_levels = model.backbone.forward_frames(frames[1:])[0]
+    ref_levels[0].sum().backward()
+    assert model.backbone.backbone.conv1.weight.grad.abs().sum() > 0
+    # and, in eval mode, the batched Siamese pass equals separate passes
+    model.eval()
+    with torch.no_grad():
+        both = model.backbone.forward_frames(frames)
+        alone = model.backbone(frames[1])
+    torch.testing.assert_close(both[1][0], alone[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('num_parts', [1, 3, 5])
+def test_num_parts(num_parts):
+    model = build(tiny_cfg(num_parts=num_parts)).train()
+    data = model.data_preprocessor(make_batch(size=48), True)
+    losses = model(**data, mode='loss')
+    has_part_losses = 'loss_geo' in losses
+    assert has_part_losses == (num_parts > 1)
+    assert model.neck.num_parts == num_parts
+
+
+def test_two_references():
+    model = build(tiny_cfg(num_refs=2)).train()
+    data = model.data_preprocessor(make_batch(size=64, num_refs=2), True)
+    losses = model(**data, mode='loss')
+    assert torch.isfinite(sum(losses.values()))
+    model.eval()
+    x = data['inputs']
+    with torch.no_grad():
+        paired = model(x, mode='tensor')
+        cache = model.encode_reference([x[:, 3:6], x[:, 6:9]])
+        # the two references' positions are concatenated: N = 2 * 4 * 4
+        assert cache['key'].shape[-1] == 2 * 4 * 4
+        cached = model.forward_target(x[:, :3], cache)['seg_logit']
+    assert (paired.sigmoid() - cached.sigmoid()).abs().max() <= 1e-5
+
+
+def test_without_ipda_ablation():
+    model = build(tiny_cfg(use_ipda=False)).train()
+    assert not hasattr(model, 'neck') and model.part_loss is None
+    data = model.data_preprocessor(make_batch(size=48), True)
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'loss_seg', 'loss_side', 'loss_ref_side'}
+
+
+def test_image_batch_has_no_part_loss_and_needs_no_ref_mask():
+    model = build(tiny_cfg()).train()
+    batch = make_batch(size=48, is_image=True)
+    for s in batch['data_samples']:
+        del s.gt_ref_seg
+    losses = model(**model.data_preprocessor(batch, True), mode='loss')
+    assert set(losses) == {'loss_seg', 'loss_side'}
+
+
+def test_mixed_image_and_video_batch_is_refused():
+    model = build(tiny_cfg()).train()
+    batch = make_batch(size=48)
+    batch['data_samples'][0].set_metainfo(dict(is_image=True))
+    with pytest.raises(ValueError, match='only video samples or only image'):
+        model(**model.data_preprocessor(batch, True), mode='loss')
+
+
+def test_predict_needs_no_ground_truth_and_restores_size():
+    model = build(tiny_cfg()).eval()
+    batch = make_batch(n=1, size=64)
+    sample = SegDataSample()
+    sample.set_metainfo(dict(img_shape=(64, 64), ori_shape=(90, 70)))
+    batch['data_samples'] = [sample]
+    with torch.no_grad():
+        out = model.test_step(batch)[0]
+    prob = out.seg_logits.data
+    assert prob.shape == (1, 90, 70) and 0 <= prob.min() <= prob.max() <= 1
+    assert out.pred_sem_seg.data.dtype == torch.long
+    assert torch.equal(out.pred_sem_seg.data, (prob > 0.5).long())
+    assert out.pred_parts.data.shape == (3, 4, 4)
+
+
+def test_cached_reference_matches_paired_forward():
+    model = build(tiny_cfg(num_parts=5)).eval()
+    x = model.data_preprocessor(make_batch(n=2, size=96), False)['inputs']
+    with torch.no_grad():
+        paired = model._paired_forward(x)
+        cache = model.encode_reference(x[:, 3:])
+        cached = model.forward_target(x[:, :3], cache)
+    assert (paired['seg_logit'].sigmoid() -
+            cached['seg_logit'].sigmoid()).abs().max() <= 1e-5
+    torch.testing.assert_close(paired['parts'], cached['parts'])
+
+
+def test_wrong_number_of_channels_is_a_clear_error():
+    model = build(tiny_cfg()).eval()
+    with pytest.raises(ValueError, match='expects 6 input channels'):
+        model(torch.randn(1, 3, 32, 32), mode='tensor')
+    batch = make_batch(n=1, size=32, num_refs=2)
+    with pytest.raises(ValueError, match='expected 6 input channels'):
+        model.data_preprocessor(batch, False)
