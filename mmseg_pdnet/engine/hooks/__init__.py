@@ -1,0 +1,3 @@
+from .save_masks_hook import SaveMasksHook
+
+__all__ = ['SaveMasksHook']

@@ -1,0 +1,3 @@
+from .phase_optim_wrapper_constructor import PhaseOptimWrapperConstructor
+
+__all__ = ['PhaseOptimWrapperConstructor']

@@ -1,0 +1,20 @@
+# PDNet-R50 on MVPS, the paper's recipe (paper sec. 5.1, REFERENCE.md
+# section 3): 480x480, batch 2 per GPU on 2 GPUs (dist_train.sh ... 2),
+# alternating image/video training for 60 epochs, AMP, SyncBN, J&F
+# validation. Paper table 1: J&F 88.1, J 90.0, F 86.1 on the MVPS test set.
+_base_ = [
+    '_base_/models/pdnet_r50.py', '_base_/datasets/mvps.py',
+    '_base_/datasets/portrait_images.py', '_base_/default_runtime.py',
+    '_base_/schedules/schedule_alternating_60e.py'
+]
+# BN -> SyncBN when distributed (reverted to BN in single-process runs).
+sync_bn = 'torch'
+# Image batches leave the part basis (and the reference-only losses)
+# unused: DDP must tolerate parameters without gradients.
+find_unused_parameters = True
+train_cfg = dict(image_dataloader={{_base_.image_dataloader}})
+optim_wrapper = dict(
+    video=dict(type='AmpOptimWrapper', loss_scale='dynamic'),
+    image=dict(type='AmpOptimWrapper', loss_scale='dynamic'))
+# The authors' total batch: 4 (2 GPUs x 2).
+auto_scale_lr = dict(enable=False, base_batch_size=4)

@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""Train a PDNet config with the MMEngine runner (MMSeg-style flags).
+
+Example:
+    python tools/train.py configs/pdnet_r18_demo.py --work-dir work_dirs/demo
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a PDNet model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume', action='store_true', default=False,
+        help='resume from the latest checkpoint in the work_dir')
+    parser.add_argument(
+        '--amp', action='store_true', default=False,
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, key=value')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch every optim wrapper (one, or a dict per phase) to AMP."""
+    wrapper = cfg.optim_wrapper
+    if 'optimizer' in wrapper:
+        wrappers = [wrapper]
+    else:  # one wrapper per phase (PhaseOptimWrapperConstructor)
+        wrappers = [w for k, w in wrapper.items() if k != 'constructor']
+    for w in wrappers:
+        if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+            print_log('AMP training is already enabled in your config.',
+                      logger='current', level=logging.WARNING)
+            continue
+        if w.get('type', 'OptimWrapper') != 'OptimWrapper':
+            raise ValueError('--amp is only supported with OptimWrapper, '
+                             f'got {w.get("type")}')
+        w['type'] = 'AmpOptimWrapper'
+        w['loss_scale'] = 'dynamic'
+
+
+def build_cfg(args) -> Config:
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        enable_amp(cfg)
+    cfg.resume = args.resume or cfg.get('resume', False)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
