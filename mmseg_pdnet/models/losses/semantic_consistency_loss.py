@@ -29,6 +29,7 @@ class SemanticConsistencyLoss(nn.Module):
     and ``||f||^2`` (no gradient: f is frozen) is accumulated channel chunk
     by channel chunk. Memory drops from O(B C H W) to O(B p H W); the value
     equals the straightforward form (``lean=False``, kept as the oracle).
+    Both forms compute in (at least) float32, also under AMP autocast.
 
     Args:
         lean (bool): Use the memory-lean evaluation. Defaults to True.
@@ -62,6 +63,17 @@ class SemanticConsistencyLoss(nn.Module):
         if basis.shape != (p, feats.shape[1]):
             raise ValueError(f'basis must be (parts={p}, channels='
                              f'{feats.shape[1]}), got {tuple(basis.shape)}')
+        # float32 even under AMP: the lean form subtracts large per-pixel
+        # terms, which fp16 / bf16 cannot resolve
+        dtype = torch.promote_types(parts.dtype, torch.float32)
+        with torch.autocast(parts.device.type, enabled=False):
+            return self._loss(*(t.to(dtype)
+                                for t in (parts, feats, mask, basis)))
+
+    def _loss(self, parts: Tensor, feats: Tensor, mask: Tensor,
+              basis: Tensor) -> Tensor:
+        """:meth:`forward` on inputs already cast to a float32+ dtype."""
+        b, p, h, w = parts.shape
         prototypes = basis.relu()
         numel = b * feats.shape[1] * h * w
         if not self.lean:

@@ -1,0 +1,518 @@
+#!/usr/bin/env python
+"""Benchmark PDNet inference (paired, streaming) against an MMSeg baseline.
+
+In ONE process and one run this measures, after warm-up, over repeated
+timed calls (median and spread):
+
+(a) ``paired``: PDNet paired forward, target and reference through the
+    encoder every frame (``model._paired_forward``);
+(b) ``streaming``: the reference encoded once (``model.encode_reference``),
+    then ``model.forward_target`` per frame;
+(c) ``baseline``: a single-frame MMSeg ``EncoderDecoder`` with the same
+    backbone settings as the PDNet config + FPN + FCN head (random init,
+    config in :func:`baseline_config`);
+
+and a training step (``model.loss`` forward + backward, batch 2 by default)
+with the memory-lean and the straightforward semantic-consistency loss
+side by side.
+
+Reported per mode: frames/s (batch / median latency), median latency, IQR
+and min/max, peak memory, GFLOPs (``torch.utils.flop_counter``, one call)
+and the largest absolute difference of the foreground probabilities from
+the fp32 eager paired forward (so AMP / channels_last / compile show how
+much they move the result); ratios (b)/(a) frames/s and (b)/(c) per-frame
+time.
+
+Peak memory is the memory allocated by torch during one call ABOVE what was
+allocated before it (weights, inputs and the reference cache excluded):
+
+* CUDA: ``torch.cuda.max_memory_allocated()`` after
+  ``reset_peak_memory_stats()``, minus ``memory_allocated()`` before;
+* CPU: one extra call under ``torch.profiler.profile(profile_memory=True)``;
+  every allocation event carries the CPU allocator's running total of bytes
+  allocated since profiling began, and the peak is its maximum. This counts
+  tensor memory only (not the Python heap or allocator caching) and is
+  measured outside the timed calls, so profiling does not slow the timings.
+
+Pretrained weights are never downloaded: the backbone's ``init_cfg`` and the
+frozen semantic extractor's checkpoint are switched off (speed and memory do
+not depend on the weights); give CHECKPOINT to load trained PDNet weights.
+
+Example (the numbers in docs/performance.md)::
+
+    python tools/analysis_tools/benchmark.py \\
+        configs/_base_/models/pdnet_r50.py --device cpu --size 480 \\
+        --batch 1 --warmup 2 --repeats 10 --json work_dirs/bench_cpu.json
+"""
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+from contextlib import nullcontext
+from typing import Callable, Dict, List, Optional
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
+from mmengine.runner import load_checkpoint
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from mmseg.utils import register_all_modules
+from torch.utils.flop_counter import FlopCounterMode
+
+# Baseline heads (c): MMSeg's standard FPN width (configs/_base_/models/
+# fpn_r50.py) and an FCN head with two 3x3 convs on the stride-4 FPN level.
+BASELINE_FPN_CHANNELS = 256
+BASELINE_HEAD_CHANNELS = 128
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Benchmark PDNet paired / streaming inference, an MMSeg '
+        'single-frame baseline and a training step')
+    parser.add_argument('config', help='PDNet config file')
+    parser.add_argument('checkpoint', nargs='?', default=None,
+                        help='optional PDNet checkpoint (random init if '
+                        'omitted)')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--size', type=int, default=480,
+                        help='square input side in pixels')
+    parser.add_argument('--batch', type=int, default=1,
+                        help='inference batch size')
+    parser.add_argument('--amp', action='store_true',
+                        help='torch.autocast (see --amp-dtype)')
+    parser.add_argument('--amp-dtype', choices=['fp16', 'bf16'],
+                        default=None,
+                        help='autocast dtype (default fp16 on cuda, bf16 on '
+                        'cpu)')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='channels_last memory format for weights and '
+                        'inputs')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the timed callables')
+    parser.add_argument('--warmup', type=int, default=2,
+                        help='untimed calls before timing')
+    parser.add_argument('--repeats', type=int, default=10,
+                        help='timed calls per inference mode')
+    parser.add_argument('--skip-train', action='store_true',
+                        help='skip the training-step measurement')
+    parser.add_argument('--train-batch', type=int, default=2,
+                        help='clips per training step')
+    parser.add_argument('--train-size', type=int, default=None,
+                        help='training input side (default --size)')
+    parser.add_argument('--train-repeats', type=int, default=3,
+                        help='timed training steps per loss variant (after '
+                        'one warm-up step)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch.set_num_threads (default: torch default)')
+    parser.add_argument('--json', default=None, help='write results here')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config keys, e.g. model.backbone.backbone.depth=18')
+    args = parser.parse_args(argv)
+    for name in ('size', 'batch', 'repeats', 'train_batch', 'train_repeats'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
+                         f'{getattr(args, name)}')
+    if args.warmup < 0:
+        parser.error(f'--warmup must be >= 0, got {args.warmup}')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda but torch.cuda.is_available() is False')
+    if args.amp_dtype is None:
+        args.amp_dtype = 'fp16' if args.device == 'cuda' else 'bf16'
+    return args
+
+
+# ---------------------------------------------------------------------- #
+# models
+# ---------------------------------------------------------------------- #
+def load_pdnet_config(path: str, cfg_options: Optional[dict]) -> Config:
+    """The config with downloads switched off (random init)."""
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if 'model' not in cfg or cfg.model.get('type') != 'PDNet':
+        raise ValueError(f'{path}: expected a PDNet model config (model.type '
+                         f"= 'PDNet'), got {cfg.get('model', {}).get('type')}")
+    cfg.model.backbone.backbone.init_cfg = None
+    if cfg.model.get('part_loss') and \
+            cfg.model.part_loss.get('semantic_extractor'):
+        cfg.model.part_loss.semantic_extractor.checkpoint = None
+    return cfg
+
+
+def baseline_config(model_cfg) -> dict:
+    """Single-frame MMSeg EncoderDecoder: PDNet's backbone + FPN + FCN head.
+
+    The backbone dict is copied from the PDNet config (same depth, strides,
+    norm), so ``--cfg-options`` backbone overrides apply to both models.
+    """
+    backbone = copy.deepcopy(model_cfg.backbone.backbone)
+    backbone = backbone.to_dict() if hasattr(backbone, 'to_dict') else backbone
+    backbone['init_cfg'] = None
+    in_channels = list(model_cfg.backbone.decoder.in_channels)
+    norm_cfg = backbone.get('norm_cfg', dict(type='BN', requires_grad=True))
+    return dict(
+        type='EncoderDecoder',
+        backbone=backbone,
+        neck=dict(
+            type='FPN',
+            in_channels=in_channels,
+            out_channels=BASELINE_FPN_CHANNELS,
+            num_outs=len(in_channels)),
+        decode_head=dict(
+            type='FCNHead',
+            in_channels=BASELINE_FPN_CHANNELS,
+            in_index=0,  # stride 4, PDNet's output stride
+            channels=BASELINE_HEAD_CHANNELS,
+            num_convs=2,
+            concat_input=False,
+            dropout_ratio=0.1,
+            num_classes=2,
+            out_channels=1,  # one foreground logit, as PDNet
+            threshold=0.5,
+            norm_cfg=norm_cfg,
+            align_corners=False,
+            loss_decode=dict(
+                type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+        train_cfg=dict(),
+        test_cfg=dict(mode='whole'))
+
+
+def build_model(cfg: dict, device: str, checkpoint: Optional[str] = None):
+    with warnings.catch_warnings():
+        # the frozen extractor warns that it has random weights: expected
+        warnings.simplefilter('ignore', UserWarning)
+        model = MODELS.build(copy.deepcopy(cfg))
+    model.init_weights()
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    return model.to(device)
+
+
+# ---------------------------------------------------------------------- #
+# measurement helpers
+# ---------------------------------------------------------------------- #
+def synchronize(device: str) -> None:
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def time_calls(fn: Callable, device: str, warmup: int,
+               repeats: int) -> List[float]:
+    """Seconds of each of ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def peak_memory_mb(fn: Callable, device: str) -> float:
+    """Peak memory (MiB) torch allocates during one call of ``fn``.
+
+    Counted above what was allocated before the call (see module doc).
+    """
+    if device == 'cuda':
+        synchronize(device)
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        synchronize(device)
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    from torch._C._profiler import _EventType
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as p:
+        fn()
+    peak, stack = 0, list(p.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        node = stack.pop()
+        if node.tag == _EventType.Allocation:
+            peak = max(peak, node.extra_fields.total_allocated)
+        stack.extend(node.children)
+    if peak == 0:
+        raise RuntimeError('torch.profiler recorded no CPU allocation; '
+                           'cannot measure peak memory')
+    return peak / 2**20
+
+
+def count_gflops(fn: Callable) -> float:
+    """Forward GFLOPs of one call (multiply-add = 2 FLOPs)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def summarize(times: List[float], batch: int) -> Dict[str, float]:
+    ms = sorted(t * 1000 for t in times)
+    q1, _, q3 = (statistics.quantiles(ms, n=4, method='inclusive')
+                 if len(ms) > 1 else (ms[0], ms[0], ms[0]))
+    median = statistics.median(ms)
+    return dict(
+        fps=1000 * batch / median,
+        median_ms=median,
+        q1_ms=q1,
+        q3_ms=q3,
+        min_ms=ms[0],
+        max_ms=ms[-1])
+
+
+def device_name(device: str) -> str:
+    if device == 'cuda':
+        return torch.cuda.get_device_name()
+    name = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    name = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f'{name}, {torch.get_num_threads()} torch threads, ' \
+           f'{os.cpu_count()} logical CPUs'
+
+
+def autocast(args):
+    if not args.amp:
+        return nullcontext()
+    dtype = torch.float16 if args.amp_dtype == 'fp16' else torch.bfloat16
+    return torch.autocast(device_type=args.device, dtype=dtype)
+
+
+def prepare(model, args):
+    """Apply --channels-last to a built model (in place)."""
+    if args.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def maybe_compile(fn: Callable, args) -> Callable:
+    return torch.compile(fn) if args.compile else fn
+
+
+def as_input(x: torch.Tensor, args) -> torch.Tensor:
+    if args.channels_last:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+# ---------------------------------------------------------------------- #
+# benchmarks
+# ---------------------------------------------------------------------- #
+def bench_inference(cfg: Config, args) -> dict:
+    """(a) paired, (b) streaming, (c) baseline, with ratios."""
+    device, b, s = args.device, args.batch, args.size
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randn(b, 3, s, s, generator=gen).to(device)
+    ref = torch.randn(b, 3, s, s, generator=gen).to(device)
+
+    model = build_model(cfg.model, device, args.checkpoint).eval()
+    baseline = build_model(baseline_config(cfg.model), device).eval()
+    metas = [dict(img_shape=(s, s), ori_shape=(s, s), pad_shape=(s, s))] * b
+
+    results = {}
+    with torch.inference_mode():
+        # fp32 eager reference probabilities for the tolerance check
+        fp32 = model._paired_forward(torch.cat([target, ref], 1))
+        fp32_prob = fp32['seg_logit'].sigmoid().float()
+        fp32_cache = model.encode_reference(ref)
+        gflops = dict(
+            paired=count_gflops(
+                lambda: model._paired_forward(torch.cat([target, ref], 1))),
+            streaming=count_gflops(lambda: model.forward_target(
+                target, fp32_cache)),
+            baseline=count_gflops(
+                lambda: baseline.encode_decode(target, metas)))
+
+        prepare(model, args)
+        prepare(baseline, args)
+        paired_in = as_input(torch.cat([target, ref], 1), args)
+        target_in, ref_in = as_input(target, args), as_input(ref, args)
+        paired_fn = maybe_compile(model._paired_forward, args)
+        target_fn = maybe_compile(model.forward_target, args)
+        baseline_fn = maybe_compile(baseline.encode_decode, args)
+
+        with autocast(args):
+            start = time.perf_counter()
+            cache = model.encode_reference(ref_in)
+            synchronize(device)
+            ref_ms = 1000 * (time.perf_counter() - start)
+            calls = dict(
+                paired=lambda: paired_fn(paired_in),
+                streaming=lambda: target_fn(target_in, cache),
+                baseline=lambda: baseline_fn(target_in, metas))
+            outputs = dict(
+                paired=paired_fn(paired_in)['seg_logit'],
+                streaming=target_fn(target_in, cache)['seg_logit'])
+            for name, call in calls.items():
+                times = time_calls(call, device, args.warmup, args.repeats)
+                stats = summarize(times, b)
+                stats['peak_mem_mb'] = peak_memory_mb(call, device)
+                stats['gflops'] = gflops[name]
+                results[name] = stats
+                print(f'{name:>10}: {stats["fps"]:8.2f} frames/s, median '
+                      f'{stats["median_ms"]:9.1f} ms (IQR '
+                      f'{stats["q1_ms"]:.1f}-{stats["q3_ms"]:.1f}, min/max '
+                      f'{stats["min_ms"]:.1f}/{stats["max_ms"]:.1f}), peak '
+                      f'{stats["peak_mem_mb"]:8.1f} MiB, '
+                      f'{stats["gflops"]:6.1f} GFLOPs', flush=True)
+    for name in ('paired', 'streaming'):
+        prob = outputs[name].sigmoid().float()
+        results[name]['max_abs_prob_diff_vs_fp32'] = \
+            (prob - fp32_prob).abs().max().item()
+    results['streaming']['reference_encode_ms'] = ref_ms
+    ratios = dict(
+        streaming_over_paired_fps=results['streaming']['fps'] /
+        results['paired']['fps'],
+        streaming_over_baseline_time=results['streaming']['median_ms'] /
+        results['baseline']['median_ms'],
+        baseline_over_streaming_fps=results['baseline']['fps'] /
+        results['streaming']['fps'])
+    print(f'(b)/(a) frames/s {ratios["streaming_over_paired_fps"]:.3f}; '
+          f'(b)/(c) per-frame time '
+          f'{ratios["streaming_over_baseline_time"]:.3f}; (c)/(b) frames/s '
+          f'{ratios["baseline_over_streaming_fps"]:.3f}; streaming vs fp32 '
+          'paired max |prob diff| '
+          f'{results["streaming"]["max_abs_prob_diff_vs_fp32"]:.2e}',
+          flush=True)
+    return dict(modes=results, ratios=ratios)
+
+
+def _ellipse_masks(n: int, size: int, shift: float) -> torch.Tensor:
+    """``(n, 1, size, size)`` long portrait-like blobs (ground truth)."""
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size),
+                            torch.linspace(-1, 1, size), indexing='ij')
+    masks = [((xx - shift * (i + 1))**2 / 0.25 + (yy - 0.3)**2 / 0.5 <
+              1).long() for i in range(n)]
+    return torch.stack(masks)[:, None]
+
+
+def training_batch(batch: int, size: int, num_refs: int, device: str):
+    """Normalised inputs ``(B, 3 (1 + R), H, W)`` and data samples."""
+    gen = torch.Generator().manual_seed(1)
+    inputs = torch.randn(batch, 3 * (1 + num_refs), size, size,
+                         generator=gen).to(device)
+    gt = _ellipse_masks(batch, size, 0.1)
+    samples = []
+    for i in range(batch):
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=gt[i].to(device))
+        sample.gt_ref_seg = PixelData(
+            data=gt[i].repeat(num_refs, 1, 1).roll(size // 20, -1).to(device))
+        sample.set_metainfo(dict(img_shape=(size, size),
+                                 ori_shape=(size, size), is_image=False))
+        samples.append(sample)
+    return inputs, samples
+
+
+def bench_train(cfg: Config, args) -> dict:
+    """Forward + backward time and peak memory, lean vs straightforward."""
+    device = args.device
+    size = args.train_size or args.size
+    model = build_model(cfg.model, device, args.checkpoint).train()
+    if model.part_loss is None or not model.part_loss.use_sem:
+        raise ValueError('the training benchmark compares the lean and the '
+                         'straightforward semantic-consistency loss: the '
+                         'config has no part loss with loss_sem_weight > 0')
+    prepare(model, args)
+    inputs, samples = training_batch(args.train_batch, size, model.num_refs,
+                                     device)
+    inputs = as_input(inputs, args)
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        with autocast(args):
+            losses = model.loss(inputs, samples)
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        total.backward()
+        return total.detach()
+
+    out = dict(batch=args.train_batch, size=size,
+               num_parts=model.neck.num_parts if model.use_ipda else 1)
+    for variant, lean in (('lean', True), ('straightforward', False)):
+        model.part_loss.sem.lean = lean
+        torch.manual_seed(0)
+        loss_value = step().item()  # warm-up step, also the loss value
+        times = time_calls(step, device, 0, args.train_repeats)
+        stats = summarize(times, 1)
+        stats.pop('fps')
+        model.zero_grad(set_to_none=True)
+        stats['peak_mem_mb'] = peak_memory_mb(step, device)
+        model.zero_grad(set_to_none=True)
+        stats['loss'] = loss_value
+        out[variant] = stats
+        print(f'train {variant:>15}: median {stats["median_ms"]:9.1f} ms '
+              f'(min/max {stats["min_ms"]:.1f}/{stats["max_ms"]:.1f}), peak '
+              f'{stats["peak_mem_mb"]:9.1f} MiB, loss {loss_value:.6f}',
+              flush=True)
+    out['peak_mem_ratio_lean_over_straightforward'] = \
+        out['lean']['peak_mem_mb'] / out['straightforward']['peak_mem_mb']
+    out['time_ratio_lean_over_straightforward'] = \
+        out['lean']['median_ms'] / out['straightforward']['median_ms']
+    out['loss_rel_diff'] = abs(out['lean']['loss'] - out['straightforward']
+                               ['loss']) / abs(out['straightforward']['loss'])
+    print('train peak memory lean / straightforward '
+          f'{out["peak_mem_ratio_lean_over_straightforward"]:.3f}; time '
+          f'ratio {out["time_ratio_lean_over_straightforward"]:.3f}; total '
+          f'loss relative difference {out["loss_rel_diff"]:.1e}', flush=True)
+    return out
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.device == 'cuda':
+        torch.backends.cudnn.benchmark = True
+    # a WARNING-level current logger keeps init_weights' per-parameter
+    # report out of the benchmark's output
+    MMLogger.get_instance('benchmark', log_level='WARNING')
+    register_all_modules(init_default_scope=True)
+    import mmseg_pdnet  # noqa: F401  (registers the plugin's modules)
+    torch.manual_seed(0)
+    cfg = load_pdnet_config(args.config, args.cfg_options)
+
+    result = dict(
+        device=device_name(args.device),
+        torch=torch.__version__,
+        load_avg_start=list(os.getloadavg()),
+        settings=dict(
+            config=args.config, checkpoint=args.checkpoint,
+            device=args.device, size=args.size, batch=args.batch,
+            amp=args.amp, amp_dtype=args.amp_dtype if args.amp else None,
+            channels_last=args.channels_last, compile=args.compile,
+            warmup=args.warmup, repeats=args.repeats,
+            cfg_options=args.cfg_options,
+            baseline=dict(fpn_channels=BASELINE_FPN_CHANNELS,
+                          head_channels=BASELINE_HEAD_CHANNELS)))
+    print(f'device: {result["device"]}; {args.size}x{args.size}, batch '
+          f'{args.batch}, amp {result["settings"]["amp_dtype"]}, '
+          f'channels_last {args.channels_last}, compile {args.compile}; '
+          f'load average {result["load_avg_start"]}', flush=True)
+    result['inference'] = bench_inference(cfg, args)
+    if not args.skip_train:
+        result['train'] = bench_train(cfg, args)
+    result['load_avg_end'] = list(os.getloadavg())
+    print(f'load average at the end {result["load_avg_end"]}')
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)),
+                    exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(result, f, indent=2)
+        print(f'results written to {args.json}')
+    return result
+
+
+if __name__ == '__main__':
+    main()
