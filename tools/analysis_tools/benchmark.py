@@ -29,10 +29,11 @@ allocated before it (weights, inputs and the reference cache excluded):
 * CUDA: ``torch.cuda.max_memory_allocated()`` after
   ``reset_peak_memory_stats()``, minus ``memory_allocated()`` before;
 * CPU: one extra call under ``torch.profiler.profile(profile_memory=True)``;
-  every allocation event carries the CPU allocator's running total of bytes
-  allocated since profiling began, and the peak is its maximum. This counts
-  tensor memory only (not the Python heap or allocator caching) and is
-  measured outside the timed calls, so profiling does not slow the timings.
+  every allocation event carries the CPU allocator's running total of
+  allocated bytes; the peak is its maximum minus its value before the
+  call's first allocation. This counts tensor memory only (not the Python
+  heap or allocator caching) and is measured outside the timed calls, so
+  profiling does not slow the timings.
 
 Pretrained weights are never downloaded: the backbone's ``init_cfg`` and the
 frozen semantic extractor's checkpoint are switched off (speed and memory do
@@ -234,15 +235,23 @@ def peak_memory_mb(fn: Callable, device: str) -> float:
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as p:
         fn()
-    peak, stack = 0, list(p.profiler.kineto_results.experimental_event_tree())
+    events = []
+    stack = list(p.profiler.kineto_results.experimental_event_tree())
     while stack:
         node = stack.pop()
         if node.tag == _EventType.Allocation:
-            peak = max(peak, node.extra_fields.total_allocated)
+            fields = node.extra_fields
+            events.append((node.start_time_ns, fields.total_allocated,
+                           fields.alloc_size))
         stack.extend(node.children)
-    if peak == 0:
+    if not events:
         raise RuntimeError('torch.profiler recorded no CPU allocation; '
                            'cannot measure peak memory')
+    # the allocator's running total is process-wide: subtract its value
+    # just before the first event of this call
+    _, total, size = min(events)
+    start = total - size
+    peak = max(0, max(total for _, total, _ in events) - start)
     return peak / 2**20
 
 
