@@ -1,7 +1,8 @@
-# Backbone swap by inheritance: MiT-B2 (SegFormer's encoder, as HFAN) in
-# place of ResNet-50. Only `model.backbone.backbone` and the decoder's input
-# widths change.
+# Backbone swap: MiT-B2 (SegFormer's Mix Transformer) instead of ResNet-50,
+# ImageNet-pretrained weights as in MMSeg's SegFormer configs. The lr
+# multipliers address the encoder by its module name, unchanged.
 _base_ = './pdnet_r50_mvps.py'
+checkpoint = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b2_20220624-66e8bf70.pth'  # noqa
 model = dict(
     backbone=dict(
         backbone=dict(
@@ -20,8 +21,5 @@ model = dict(
             drop_rate=0.0,
             attn_drop_rate=0.0,
             drop_path_rate=0.1,
-            init_cfg=dict(
-                type='Pretrained',
-                checkpoint='https://download.openmmlab.com/mmsegmentation/'
-                'v0.5/pretrain/segformer/mit_b2_20220624-66e8bf70.pth')),
+            init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
         decoder=dict(in_channels=[64, 128, 320, 512])))

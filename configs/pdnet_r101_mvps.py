@@ -1,3 +1,4 @@
+# PDNet with an ImageNet-pretrained torchvision ResNet-101 encoder.
 _base_ = './pdnet_r50_mvps.py'
 model = dict(
     backbone=dict(

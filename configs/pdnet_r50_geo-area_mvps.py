@@ -1,3 +1,6 @@
-# Ablation (paper table 3): geometric concentration + area variance.
+# Paper table 3, third row: geometric concentration + area variance losses,
+# no semantic consistency (and hence no orthonormal basis loss).
 _base_ = './pdnet_r50_mvps.py'
-model = dict(part_loss=dict(loss_sem_weight=0.))
+model = dict(
+    part_loss=dict(
+        loss_sem_weight=0.0, loss_ortho_weight=0.0, semantic_extractor=None))

@@ -1,3 +1,4 @@
-# Ablation (paper table 3): without IPDA and spatiotemporal fusion.
+# Paper table 3, first row: without IPDA and spatiotemporal fusion (the
+# reference frame is unused). Paper: J&F 85.0.
 _base_ = './pdnet_r50_mvps.py'
-model = dict(use_ipda=False, part_loss=None)
+model = dict(use_ipda=False, neck=None, part_loss=None)

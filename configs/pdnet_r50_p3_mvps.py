@@ -1,3 +1,3 @@
-# Three parts (paper table 4).
+# Paper table 4: three parts. Paper: J&F 86.7.
 _base_ = './pdnet_r50_mvps.py'
-model = dict(neck=dict(num_parts=3))
+model = dict(neck=dict(num_parts=3), part_loss=dict(num_parts=3))

@@ -1,9 +1,12 @@
+# PDNet-R50 on PP-HumanSeg14K (teleconference videos), same recipe.
 _base_ = [
     '_base_/models/pdnet_r50.py', '_base_/datasets/pphumanseg14k.py',
     '_base_/datasets/portrait_images.py', '_base_/default_runtime.py',
-    '_base_/schedules/pdnet_60e.py'
+    '_base_/schedules/schedule_alternating_60e.py'
 ]
+sync_bn = 'torch'
+find_unused_parameters = True
 train_cfg = dict(image_dataloader={{_base_.image_dataloader}})
 optim_wrapper = dict(
-    video=dict(type='AmpOptimWrapper'), image=dict(type='AmpOptimWrapper'))
-sync_bn = 'torch'
+    video=dict(type='AmpOptimWrapper', loss_scale='dynamic'),
+    image=dict(type='AmpOptimWrapper', loss_scale='dynamic'))

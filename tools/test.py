@@ -75,7 +75,8 @@ def build_cfg(args) -> Config:
     if args.out:
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
             dict(type='SaveMasksHook', out_dir=args.out,
-                 save_prob=args.out_prob)
+                 prob_dir=args.out.rstrip('/\\') + '_prob'
+                 if args.out_prob else None)
         ]
     return cfg
 
