@@ -2,18 +2,25 @@
 """Evaluate result mask folders with the DAVIS/MVPS J&F semantics.
 
 Any method's outputs laid out ``<seq>/<frame>.png`` can be scored with the
-same code as our JFMetric. Predictions may be 0/1, 0/255 or probability
-maps (0..255, foreground when >= 128).
+same code as ``JFMetric`` (mmseg_pdnet/evaluation). Every annotated frame
+needs a prediction (a missing one is an error naming the file);
+predictions of unannotated frames are ignored. Predictions may be 0/1 or
+0/255 masks, probability maps (0..255, foreground when >= 128) or palette
+PNGs (index > 0); see ``--pred-format``. The ground truth's nonzero pixels
+are foreground (0/255 masks, DAVIS palette PNGs).
 
 Example:
-    python tools/eval_masks.py --gt-root data/demo/Annotations/480p \
-        --pred-root work_dirs/demo/masks --split data/demo/ImageSets/test.txt \
-        --json results.json
+    python tools/eval_masks.py --gt-root data/mvps/Annotations/480p \
+        --pred-root work_dirs/pdnet/masks \
+        --split data/mvps/ImageSets/test.txt \
+        --categories data/mvps/ImageSets/categories.txt \
+        --json results.json --csv results.csv
 """
 import argparse
 import sys
 
 from mmseg_pdnet.evaluation import evaluate_folders, format_table
+from mmseg_pdnet.evaluation.mask_folders import PRED_FORMATS
 from mmseg_pdnet.evaluation.metrics.jf_summary import write_summary
 
 
@@ -24,13 +31,21 @@ def parse_args(argv=None):
                         help='annotations: <seq>/<frame>.png')
     parser.add_argument('--pred-root', required=True,
                         help='predictions: <seq>/<frame>.png')
-    parser.add_argument('--split', help='file listing the sequences')
+    parser.add_argument('--split',
+                        help='file listing the sequences, one per line '
+                        '(default: every folder of --gt-root)')
     parser.add_argument('--categories',
-                        help='file of "<seq> <category>" lines')
+                        help='file of "<seq> <category>" lines (MVPS: '
+                        'ImageSets/categories.txt) for the per-scenario table')
     parser.add_argument('--keep-first-last', action='store_true',
-                        help='keep the first and last annotated frames')
-    parser.add_argument('--json', help='write the results as JSON')
-    parser.add_argument('--csv', help='write the table as CSV')
+                        help='keep the first and last annotated frames of '
+                        'each sequence (DAVIS/MVPS drop them)')
+    parser.add_argument('--pred-format', choices=PRED_FORMATS, default='auto',
+                        help='binary: nonzero is foreground; prob: >= 128 is '
+                        'foreground; auto (default): binary when a PNG\'s '
+                        'maximum is <= 1, else prob')
+    parser.add_argument('--json', help='write the results (fractions) here')
+    parser.add_argument('--csv', help='write the tables (fractions) here')
     return parser.parse_args(argv)
 
 
@@ -39,22 +54,36 @@ def _read_lines(path):
         return [line.strip() for line in f if line.strip()]
 
 
+def _read_categories(path):
+    categories = {}
+    for line in _read_lines(path):
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2:
+            raise ValueError(f'{path}: expected "<seq> <category>" lines, '
+                             f'got {line!r}')
+        categories[parts[0]] = parts[1]
+    return categories
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
         sequences = _read_lines(args.split) if args.split else None
         if sequences == []:
             raise ValueError(f'{args.split}: split file lists no sequence')
-        categories = None
-        if args.categories:
-            categories = dict(
-                line.split(maxsplit=1) for line in _read_lines(args.categories))
+        categories = (_read_categories(args.categories)
+                      if args.categories else None)
         summary = evaluate_folders(args.gt_root, args.pred_root, sequences,
-                                   categories, args.keep_first_last)
+                                   categories, args.keep_first_last,
+                                   args.pred_format)
     except (OSError, ValueError) as e:
         print(f'eval_masks: error: {e}', file=sys.stderr)
         return 1
     print(format_table(summary))
+    print(f'J&F {100 * summary["J&F"]:.1f}  J {100 * summary["J"]["mean"]:.1f}'
+          f'  F {100 * summary["F"]["mean"]:.1f}  stability '
+          f'{100 * summary["stability"]:.1f}  '
+          f'({summary["num_sequences"]} sequences)')
     write_summary(summary, args.json, args.csv)
     return 0
 

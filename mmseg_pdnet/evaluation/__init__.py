@@ -1,2 +1,3 @@
+from .mask_folders import (binarize_prediction, evaluate_folders,
+                           read_prediction)
 from .metrics import *  # noqa: F401,F403
-from .mask_folders import evaluate_folders, read_prediction  # noqa: E402,F401

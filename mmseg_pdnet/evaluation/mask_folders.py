@@ -10,69 +10,136 @@ from ..datasets.image_io import read_mask
 from .metrics.jf_core import evaluate_frame
 from .metrics.jf_summary import summarize
 
+PRED_FORMATS = ('auto', 'binary', 'prob')
 
-def read_prediction(path: str) -> np.ndarray:
-    """Read a predicted mask as bool.
 
-    0/1 PNGs (maximum value <= 1) are taken as they are; anything else is
-    a 0..255 map (0/255 masks or probability maps) thresholded at 0.5,
-    i.e. ``>= 128``. Colour PNGs use their first channel.
+def binarize_prediction(pred: np.ndarray, pred_format: str = 'auto',
+                        name: str = 'prediction') -> np.ndarray:
+    """Turn a decoded 8-bit prediction into a bool mask.
+
+    - ``'binary'``: any nonzero pixel is foreground (0/1, 0/255 masks).
+    - ``'prob'``: a 0..255 probability map, foreground when ``>= 128``
+      (probability >= 0.5 after ``round(255 * p)``).
+    - ``'auto'``: ``'binary'`` when the image's maximum is <= 1 (a 0/1
+      mask, or an empty map), otherwise ``'prob'`` (0/255 masks and
+      probability maps give the same result). A probability map whose
+      every pixel is 0 or 1 (p < 1.5/255) would be read as a 0/1 mask:
+      pass ``'prob'`` for such maps.
+
+    Args:
+        pred (np.ndarray): ``(H, W)`` uint8.
+        pred_format (str): One of ``'auto'``, ``'binary'``, ``'prob'``.
+        name (str): Used in error messages.
+
+    Returns:
+        np.ndarray: ``(H, W)`` bool.
     """
-    import cv2
+    if pred_format not in PRED_FORMATS:
+        raise ValueError(f'pred_format must be one of {PRED_FORMATS}, got '
+                         f'{pred_format!r}')
+    if pred.dtype != np.uint8 or pred.ndim != 2:
+        raise ValueError(f'{name}: expected an 8-bit single-channel mask, '
+                         f'got {pred.dtype} {pred.shape}')
+    if pred_format == 'auto':
+        pred_format = 'binary' if pred.max() <= 1 else 'prob'
+    return pred > 0 if pred_format == 'binary' else pred >= 128
+
+
+def read_prediction(path: str, pred_format: str = 'auto') -> np.ndarray:
+    """Read a predicted mask PNG as bool.
+
+    Palette PNGs (DAVIS-style results) give their indices, any index > 0
+    being foreground whatever ``pred_format``. Grayscale PNGs are
+    binarised by :func:`binarize_prediction`; RGB(A) PNGs too when their
+    colour channels are equal (a gray map saved as colour), otherwise any
+    colour other than black is foreground.
+
+    Args:
+        path (str): PNG file.
+        pred_format (str): See :func:`binarize_prediction`.
+
+    Returns:
+        np.ndarray: ``(H, W)`` bool.
+    """
+    from PIL import Image
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: prediction does not exist')
-    pred = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if pred is None:
-        raise ValueError(f'{path}: not a readable image')
-    if pred.ndim == 3:
+    try:
+        with Image.open(path) as img:
+            mode = img.mode
+            pred = np.asarray(img)
+    except (OSError, SyntaxError) as e:
+        raise ValueError(f'{path}: not a readable image ({e})') from e
+    if mode == 'P':
+        return pred > 0
+    if mode in ('RGB', 'RGBA'):
+        rgb = pred[..., :3]
+        if not ((rgb == rgb[..., :1]).all()):
+            return rgb.max(axis=2) > 0
+        pred = rgb[..., 0]
+    elif mode == 'LA':
         pred = pred[..., 0]
-    if pred.dtype != np.uint8:
-        raise ValueError(f'{path}: expected an 8-bit PNG, got {pred.dtype}')
-    return pred >= (1 if pred.max() <= 1 else 128)
+    elif mode == '1':
+        return pred.astype(bool)
+    elif mode != 'L':
+        raise ValueError(f'{path}: expected an 8-bit mask PNG, got PIL '
+                         f'mode {mode!r}')
+    return binarize_prediction(np.ascontiguousarray(pred), pred_format, path)
 
 
 def evaluate_folders(gt_root: str, pred_root: str,
                      sequences: Optional[List[str]] = None,
                      categories: Optional[Dict[str, str]] = None,
-                     keep_first_last: bool = False) -> dict:
+                     keep_first_last: bool = False,
+                     pred_format: str = 'auto') -> dict:
     """Evaluate every annotated frame of ``gt_root`` against ``pred_root``.
 
+    Annotated frames are the ``*.png`` of ``gt_root/<seq>`` sorted by name
+    (``frame_idx`` = position, ``num_frames`` = count); predictions for
+    frames without annotation are ignored.
+
     Args:
-        gt_root (str): ``<seq>/<frame>.png`` annotations (any id > 0 is
-            foreground).
+        gt_root (str): ``<seq>/<frame>.png`` annotations (any value > 0,
+            e.g. any DAVIS object id, is foreground).
         pred_root (str): ``<seq>/<frame>.png`` predictions, one for every
-            annotation (a missing one is an error, never skipped).
-        sequences (list[str], optional): Sequences to score; default all.
-        categories (dict, optional): sequence -> category.
+            annotation (a missing one is an error naming the file).
+        sequences (list[str], optional): Sequences to score; default every
+            folder of ``gt_root``.
+        categories (dict, optional): sequence -> scenario category.
         keep_first_last (bool): Keep the first and last annotated frames.
+        pred_format (str): See :func:`binarize_prediction`.
 
     Returns:
         dict: :func:`summarize` output (fractions in [0, 1]).
     """
     if not osp.isdir(gt_root):
         raise FileNotFoundError(f'{gt_root}: ground-truth folder not found')
+    if not osp.isdir(pred_root):
+        raise FileNotFoundError(f'{pred_root}: prediction folder not found')
     if sequences is None:
         sequences = sorted(d for d in os.listdir(gt_root)
                            if osp.isdir(osp.join(gt_root, d)))
     if not sequences:
         raise ValueError(f'{gt_root}: no sequence to evaluate')
+    for seq in sequences:  # fail before any (slow) scoring
+        if not osp.isdir(osp.join(gt_root, seq)):
+            raise FileNotFoundError(
+                f'{osp.join(gt_root, seq)}: sequence folder not found')
     frames = []
     for seq in sequences:
         seq_dir = osp.join(gt_root, seq)
-        if not osp.isdir(seq_dir):
-            raise FileNotFoundError(f'{seq_dir}: sequence folder not found')
         names = sorted(f for f in os.listdir(seq_dir) if f.endswith('.png'))
         if not names:
             raise ValueError(f'{seq_dir}: no annotation PNG')
         for idx, name in enumerate(names):
             gt = read_mask(osp.join(seq_dir, name)).astype(bool)
             pred_path = osp.join(pred_root, seq, name)
-            pred = read_prediction(pred_path)
+            pred = read_prediction(pred_path, pred_format)
             if pred.shape != gt.shape:
                 raise ValueError(f'{pred_path}: size {pred.shape} differs '
                                  f'from the annotation {gt.shape}')
             frame = evaluate_frame(pred, gt)
-            frame.update(seq_name=seq, frame_idx=idx,
+            frame.update(seq_name=seq, frame_idx=idx, num_frames=len(names),
                          category=(categories or {}).get(seq))
             frames.append(frame)
     return summarize(frames, keep_first_last)

@@ -1,11 +1,16 @@
-from .jf_core import (boundary_map, contour_accuracy, evaluate_frame,
-                      region_similarity, sequence_statistics,
-                      temporal_instability)
+from .jf_core import (boundary_map, boundary_tolerance, contour_accuracy,
+                      decay_bin_ids, disk, evaluate_frame, region_similarity,
+                      sequence_statistics)
 from .jf_metric import JFMetric
-from .jf_summary import format_table, summarize, write_summary
+from .jf_summary import (format_table, metrics_in_percent, summarize,
+                         write_summary)
+from .temporal_stability import (change_disagreement, pack_mask,
+                                 temporal_stability, unpack_mask)
 
 __all__ = [
-    'JFMetric', 'boundary_map', 'contour_accuracy', 'region_similarity',
-    'sequence_statistics', 'temporal_instability', 'evaluate_frame',
-    'summarize', 'format_table', 'write_summary'
+    'JFMetric', 'boundary_map', 'boundary_tolerance', 'contour_accuracy',
+    'decay_bin_ids', 'disk', 'evaluate_frame', 'region_similarity',
+    'sequence_statistics', 'format_table', 'metrics_in_percent', 'summarize',
+    'write_summary', 'change_disagreement', 'pack_mask', 'temporal_stability',
+    'unpack_mask'
 ]
