@@ -2,6 +2,7 @@
 (REFERENCE.md section 4)."""
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -223,3 +224,24 @@ def test_recall_is_strict_and_empty_is_nan():
         pytest.approx(1 / 3)
     assert sequence_statistics([0.5000001])['recall'] == 1.0
     assert all(math.isnan(v) for v in sequence_statistics([]).values())
+
+
+def test_contour_accuracy_equals_full_frame_formula_on_random_masks():
+    """The cropped dilation against P and R written out on the full frame."""
+    rng = np.random.default_rng(1)
+    for h, w in ((37, 53), (120, 90), (481, 77)):
+        for _ in range(3):
+            gt = np.zeros((h, w), np.uint8)
+            y, x = rng.integers(0, h), rng.integers(0, w)
+            gt[max(0, y - h // 4):y + h // 4, max(0, x - w // 3):x + 5] = 1
+            pred = gt.copy()
+            pred[rng.random((h, w)) > 0.995] ^= 1  # speckles anywhere
+            pb, gb = boundary_map(pred), boundary_map(gt)
+            r = boundary_tolerance(h, w)
+            k = disk(r)
+            dil_g = cv2.dilate(gb.astype(np.uint8), k).astype(bool)
+            dil_p = cv2.dilate(pb.astype(np.uint8), k).astype(bool)
+            p = (pb & dil_g).sum() / pb.sum()
+            rec = (gb & dil_p).sum() / gb.sum()
+            f = 0.0 if p + rec == 0 else 2 * p * rec / (p + rec)
+            assert contour_accuracy(pred, gt) == pytest.approx(f, abs=1e-12)

@@ -45,8 +45,11 @@ def main(argv=None):
     for i in range(args.frames):
         pred, gt = pool[i % len(pool)]
         frame = evaluate_frame(pred, gt)
+        first = i - i % args.seq_len
         frame.update(seq_name=f'seq{i // args.seq_len:03d}',
-                     frame_idx=i % args.seq_len, category=None)
+                     frame_idx=i - first,
+                     num_frames=min(args.seq_len, args.frames - first),
+                     category=None)
         frames.append(frame)
     per_frame = time.perf_counter() - start
     summary = summarize(frames)

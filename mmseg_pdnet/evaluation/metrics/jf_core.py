@@ -90,6 +90,7 @@ def disk(radius: int) -> np.ndarray:
 
 def dilate(bmap: np.ndarray, radius: int) -> np.ndarray:
     """Dilate a boundary map with :func:`disk` (OpenCV, zero outside)."""
+    bmap = np.ascontiguousarray(bmap)
     return cv2.dilate(bmap.view(np.uint8), disk(radius)).view(bool)
 
 
@@ -115,6 +116,14 @@ def contour_accuracy(pred: np.ndarray, gt: np.ndarray) -> float:
     if n_pred == 0 or n_gt == 0:
         return 0.0  # (P, R) = (1, 0) or (0, 1): F = 0
     radius = boundary_tolerance(*gt.shape)
+    # Only dilated values at boundary pixels are read, and every boundary
+    # pixel lies in the boxes' union, so dilating that crop (zero outside,
+    # like the image border) is exact and much cheaper.
+    either = pred_b | gt_b
+    rows = np.flatnonzero(either.any(axis=1))
+    cols = np.flatnonzero(either.any(axis=0))
+    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    pred_b, gt_b = pred_b[box], gt_b[box]
     precision = np.count_nonzero(pred_b & dilate(gt_b, radius)) / n_pred
     recall = np.count_nonzero(gt_b & dilate(pred_b, radius)) / n_gt
     if precision + recall == 0:
