@@ -35,12 +35,16 @@ def test_change_disagreement_hand_worked():
     patch = square(8, 10, 0, 2)
     assert change_disagreement(g0 | patch, g1 | patch, g0, g1) == 0.0
     # an error that moves with the object is: a prediction 1 px too low
-    # differs from the GT change in rows 2 and 6 (2 px each) -> 4 / 25
+    # differs from the GT change at (2, 2), (2, 6), (6, 2), (6, 6); the
+    # last two are outside |g0 | g1| = 20 px -> 4 / 22
     p0, p1 = np.roll(g0, 1, axis=0), np.roll(g1, 1, axis=0)
-    assert change_disagreement(p0, p1, g0, g1) == pytest.approx(4 / 25)
+    assert change_disagreement(p0, p1, g0, g1) == pytest.approx(4 / 22)
     # lag: prediction stays at g0; GT change = 8 px (4 left + 4 right
-    # column) over a union of 4x5 = 20 px
+    # column) over |g0 | g1| = 4x5 = 20 px, i.e. 1 - IoU(g0, g1)
     assert change_disagreement(g0, g0, g0, g1) == pytest.approx(8 / 20)
+    # a full-frame prediction lags just as much (no dilution by its size)
+    full = np.ones((10, 10), bool)
+    assert change_disagreement(full, full, g0, g1) == pytest.approx(8 / 20)
     # flicker on a still ground truth: the prediction vanishes
     assert change_disagreement(g0, np.zeros((10, 10), bool), g0, g0) == 1.0
     # everything empty: nothing changed
@@ -55,12 +59,15 @@ def test_change_disagreement_hand_worked():
 def test_sequence_stability():
     g = [square(2, 6, 2 + t, 6 + t) for t in range(4)]
     assert stability(g, g) == 1.0
-    # a still prediction: pair (0, 1) disagrees on 8 of 20 px; pair (1, 2)
-    # sees no prediction change, GT change 8 px, union |g0 | g1 | g2| = 24;
-    # pair (2, 3): 8 / 28
+    # a still prediction misses each 1-px move: 8 of |g_t-1 | g_t| = 20 px
     still = [g[0]] * 4
-    expected = 1 - (8 / 20 + 8 / 24 + 8 / 28) / 3
+    expected = 1 - 8 / 20
     assert stability(still, g) == pytest.approx(expected)
+    # flicker: the prediction vanishes in frame 2 of a moving portrait;
+    # pairs (1, 2) and (2, 3) both disagree on g2 (16 of 20 px)
+    flicker = [g[0], g[1], np.zeros_like(g[2]), g[3]]
+    expected = 1 - (0 + 16 / 20 + 16 / 20) / 3
+    assert stability(flicker, g) == pytest.approx(expected)
     # fewer than two frames: undefined
     assert math.isnan(stability(g[:1], g[:1]))
     # frames 0 and 2 are not consecutive: no pair, never bridged

@@ -8,16 +8,21 @@ pixels whose prediction change disagrees with the ground-truth change are
     D_t = (P_t xor P_t-1) xor (G_t xor G_t-1)
 
 (flicker: the prediction changes where the ground truth does not; lag: the
-ground truth changes and the prediction does not). A pixel of D_t is
-foreground in at least one of the four masks, so
+ground truth changes and the prediction does not). It is measured against
+the portrait's extent, IoU-style,
 
-    d_t = |D_t| / |P_t or P_t-1 or G_t or G_t-1|   (0 when that is empty)
+    d_t = |D_t| / |G_t or G_t-1 or D_t|   (0 when that is empty),
 
-lies in [0, 1] and needs no guard for a still or empty ground truth. The
-stability of a sequence is ``1 - mean_t d_t`` over its pairs of consecutive
-frames (higher is better, 1 = the masks change exactly as the ground truth;
-an error that stays the same from frame to frame, D_t = E_t xor E_t-1
-with E = P xor G, does not lower it: J and F measure that).
+which lies in [0, 1] and needs no guard for a still or empty ground truth:
+d_t = 0 when the prediction changes exactly as the ground truth; a still
+prediction of a moving portrait gets 1 - IoU(G_t, G_t-1), the share of the
+motion it missed; background flicker on an empty ground truth gets 1.
+Normalising by the ground truth rather than by every mask keeps a huge
+prediction (e.g. the whole frame) from diluting its own lag. The stability
+of a sequence is ``1 - mean_t d_t`` over its pairs of consecutive frames
+(higher is better). An error that stays the same from frame to frame
+(D_t = E_t xor E_t-1 with E = P xor G) does not lower it: J and F measure
+errors, stability measures how they change.
 
 Frames of one clip may be evaluated on different ranks, so each frame's
 binary prediction and ground truth are kept as zlib-compressed packed bits
@@ -60,10 +65,11 @@ def change_disagreement(pred_prev: np.ndarray, pred: np.ndarray,
     if not pred_prev.shape == pred.shape == gt_prev.shape == gt.shape:
         raise ValueError(f'frame sizes change within a sequence: '
                          f'{pred_prev.shape} -> {pred.shape}')
-    union = np.count_nonzero(pred_prev | pred | gt_prev | gt)
-    if union == 0:
+    disagree = pred_prev ^ pred ^ gt_prev ^ gt
+    extent = np.count_nonzero(gt_prev | gt | disagree)
+    if extent == 0:
         return 0.0
-    return np.count_nonzero(pred_prev ^ pred ^ gt_prev ^ gt) / union
+    return np.count_nonzero(disagree) / extent
 
 
 def temporal_stability(frame_idx: Sequence[int],
