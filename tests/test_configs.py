@@ -1,0 +1,98 @@
+"""Every config parses; every model config builds (no download)."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mmseg_pdnet  # noqa: F401
+from mmseg.registry import MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*.py')))
+NAMES = [osp.basename(c) for c in CONFIGS]
+
+
+def test_all_configs_found():
+    assert {'pdnet_r50_mvps.py', 'pdnet_r101_mvps.py', 'pdnet_r50_p1_mvps.py',
+            'pdnet_r50_p3_mvps.py', 'pdnet_r50_2ref_mvps.py',
+            'pdnet_r50_noipda_mvps.py', 'pdnet_r50_geo_mvps.py',
+            'pdnet_r50_geo-area_mvps.py', 'pdnet_r50_pphumanseg14k.py',
+            'pdnet_mit-b2_mvps.py', 'pdnet_r18_demo.py'} <= set(NAMES)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=NAMES)
+def test_config_parses_and_builds(path):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmseg'
+    assert 'mmseg_pdnet' in cfg.custom_imports.imports
+    assert cfg.train_cfg.type == 'AlternatingImageVideoLoop'
+    assert 'video' in cfg.optim_wrapper
+    init_default_scope('mmseg')
+    model_cfg = cfg.model.copy()
+    # building must not fetch weights: drop pretrained checkpoints
+    model_cfg.backbone.backbone.init_cfg = None
+    extractor = (model_cfg.get('part_loss') or {}).get('semantic_extractor')
+    if extractor:
+        extractor.checkpoint = None
+    model = MODELS.build(model_cfg)
+    assert model.num_refs == cfg.model.data_preprocessor.num_refs
+
+
+def test_paper_recipe():
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pdnet_r50_mvps.py'))
+    assert cfg.train_cfg.max_epochs == 60
+    assert cfg.train_dataloader.batch_size == 2
+    assert cfg.train_cfg.image_dataloader.batch_size == 2
+    video, image = cfg.optim_wrapper.video, cfg.optim_wrapper.image
+    for w in (video, image):
+        assert w.type == 'AmpOptimWrapper'
+        assert w.optimizer == dict(type='SGD', lr=2.5e-4, momentum=0.9,
+                                   weight_decay=5e-4)
+    assert video.lr_mult == {'backbone.backbone': 0.01}
+    assert video.default_lr_mult == 10.0
+    assert image.params == ['backbone.backbone']
+    poly, step = cfg.param_scheduler
+    assert (poly.type, poly.power, poly.end) == ('PolyLR', 0.9, 60)
+    assert (step.type, step.milestones, step.gamma) == ('MultiStepLR', [6],
+                                                        0.5)
+    assert cfg.sync_bn == 'torch'
+    assert cfg.model.backbone.backbone.init_cfg.checkpoint == \
+        'torchvision://resnet50'
+    assert cfg.model.part_loss.semantic_extractor.checkpoint == \
+        'torchvision://resnet18'
+    assert cfg.val_evaluator.type == 'JFMetric'
+    assert cfg.default_hooks.checkpoint.save_best == 'J&F'
+
+
+def test_variants_change_what_they_say():
+    def load(name):
+        return Config.fromfile(osp.join(ROOT, 'configs', name))
+
+    assert load('pdnet_r101_mvps.py').model.backbone.backbone.depth == 101
+    assert load('pdnet_r50_p1_mvps.py').model.neck.num_parts == 1
+    assert load('pdnet_r50_p3_mvps.py').model.neck.num_parts == 3
+    two = load('pdnet_r50_2ref_mvps.py')
+    assert two.model.neck.num_refs == 2
+    assert two.model.data_preprocessor.num_refs == 2
+    assert two.train_dataloader.dataset.ref_strategy == 'first+prev5'
+    assert two.test_dataloader.dataset.ref_strategy == 'first+prev5'
+    assert all(d.num_refs == 2 for d in
+               two.train_cfg.image_dataloader.dataset.datasets)
+    assert load('pdnet_r50_noipda_mvps.py').model.use_ipda is False
+    geo = load('pdnet_r50_geo_mvps.py').model.part_loss
+    assert (geo.loss_geo_weight, geo.loss_sem_weight,
+            geo.loss_area_weight) == (1.0, 0.0, 0.0)
+    geo_area = load('pdnet_r50_geo-area_mvps.py').model.part_loss
+    assert (geo_area.loss_sem_weight, geo_area.loss_area_weight) == (0.0,
+                                                                     1.0)
+    mit = load('pdnet_mit-b2_mvps.py').model.backbone
+    assert mit.backbone.type == 'MixVisionTransformer'
+    assert mit.decoder.in_channels == [64, 128, 320, 512]
+    pp = load('pdnet_r50_pphumanseg14k.py')
+    assert pp.train_dataloader.dataset.type == 'PPHumanSeg14KDataset'
+    demo = load('pdnet_r18_demo.py')
+    assert demo.model.backbone.backbone.depth == 18
+    assert demo.model.backbone.backbone.init_cfg is None
+    assert 'image_dataloader' not in demo.train_cfg
