@@ -216,3 +216,50 @@ def test_missing_frames_warn_and_score_the_rest(logged):
     res = metric.compute_metrics(metric.results)
     assert res['J_mean'] == 100.0
     assert any("'a' has 5 of its 6 annotated frames" in m for m in logged)
+
+
+@pytest.fixture
+def runner_logger(tmp_path):
+    """A current MMLogger with a log file, as a runner creates; removed
+    afterwards so other tests see the previous current logger."""
+    from mmengine.logging import MMLogger
+    log_dir = tmp_path / '20260101_000000'
+    log_dir.mkdir()
+    logger = MMLogger.get_instance('jf_metric_test',
+                                   log_file=str(log_dir / 'run.log'))
+    yield log_dir
+    MMLogger._instance_dict.pop('jf_metric_test')
+    for handler in logger.handlers:
+        handler.close()
+
+
+def test_default_output_dir_is_the_runner_log_folder(runner_logger):
+    gts = square_clip(3)
+    evaluate(clip_samples('a', gts, gts))
+    assert sorted(p.name for p in runner_logger.iterdir()) == [
+        'jf_results.csv', 'jf_results.json', 'run.log']
+    assert 'J&F results written to' in (runner_logger / 'run.log').read_text()
+
+
+def test_explicit_output_dir_wins(runner_logger, tmp_path):
+    gts = square_clip(3)
+    evaluate(clip_samples('a', gts, gts), output_dir=str(tmp_path / 'out'))
+    assert (tmp_path / 'out' / 'jf_results.json').is_file()
+    assert not (runner_logger / 'jf_results.json').exists()
+
+
+def test_nothing_written_without_a_log_file(tmp_path, monkeypatch):
+    from mmengine.logging import MMLogger
+
+    from mmseg_pdnet.evaluation.metrics.jf_metric import _runner_log_dir
+    logger = MMLogger.get_instance('jf_metric_no_file')
+    try:
+        assert _runner_log_dir() is None
+        monkeypatch.chdir(tmp_path)
+        gts = square_clip(3)
+        assert evaluate(clip_samples('a', gts, gts))['J&F'] == 100.0
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        MMLogger._instance_dict.pop('jf_metric_no_file')
+        for handler in logger.handlers:
+            handler.close()
