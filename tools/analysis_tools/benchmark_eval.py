@@ -18,7 +18,7 @@ from mmseg_pdnet.evaluation.metrics.jf_core import evaluate_frame
 from mmseg_pdnet.evaluation.metrics.jf_summary import summarize
 
 
-def synthetic_frame(rng, h, w, t):
+def synthetic_frame(rng, h, w, t, speckles):
     """A portrait-like blob and a prediction with a jittered outline."""
     gt = np.zeros((h, w), np.uint8)
     cx = int(w / 2 + 60 * np.sin(t / 20))
@@ -26,7 +26,7 @@ def synthetic_frame(rng, h, w, t):
                 360, 1, -1)
     cv2.circle(gt, (cx, int(h * 0.18)), int(h * 0.1), 1, -1)
     pred = cv2.dilate(gt, np.ones((3, 3), np.uint8)) if t % 2 else gt.copy()
-    pred[rng.integers(0, h, 50), rng.integers(0, w, 50)] ^= 1
+    pred[rng.integers(0, h, speckles), rng.integers(0, w, speckles)] ^= 1
     return pred.astype(bool), gt.astype(bool)
 
 
@@ -36,9 +36,13 @@ def main(argv=None):
     parser.add_argument('--seq-len', type=int, default=100)
     parser.add_argument('--height', type=int, default=480)
     parser.add_argument('--width', type=int, default=854)
+    parser.add_argument('--speckles', type=int, default=50,
+                        help='random pixels flipped per prediction: they '
+                        'spread the boundaries over the whole frame (the '
+                        'worst case); 0 gives compact outlines')
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    pool = [synthetic_frame(rng, args.height, args.width, t)
+    pool = [synthetic_frame(rng, args.height, args.width, t, args.speckles)
             for t in range(50)]  # mask synthesis is not what we time
     start = time.perf_counter()
     frames = []
