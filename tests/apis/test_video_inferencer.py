@@ -1,0 +1,137 @@
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mmseg_pdnet.apis import (VideoPortraitInferencer, colour_parts,
+                              open_source, parse_background,
+                              replace_background)
+
+
+def frames(n=4, h=48, w=80, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.fixture(scope='module')
+def inferencer(tiny_model_files):
+    cfg, ckpt = tiny_model_files
+    return VideoPortraitInferencer(cfg, ckpt, device='cpu')
+
+
+def test_streams_masks_at_frame_size(inferencer):
+    assert inferencer.input_size == (64, 64)
+    results = list(inferencer(frames(), return_parts=True))
+    assert [r.index for r in results] == [0, 1, 2, 3]
+    assert [r.new_reference for r in results] == [True, False, False, False]
+    r = results[1]
+    assert r.mask.shape == (48, 80) and r.mask.dtype == np.uint8
+    assert set(np.unique(r.mask)) <= {0, 1}
+    assert r.prob.shape == (48, 80) and 0 <= r.prob.min() <= r.prob.max() <= 1
+    assert r.parts.shape == (3, 4, 4)
+
+
+def test_cached_reference_equals_paired_forward(inferencer):
+    """The streaming path encodes the reference once; same probabilities."""
+    clip = frames(3)
+    model = inferencer.model
+    ref = inferencer._to_tensor(clip[0])
+    for res, frame in zip(inferencer(clip), clip):
+        x = inferencer._to_tensor(frame)
+        with torch.no_grad():
+            paired = model._paired_forward(torch.cat([x, ref], 1))
+        prob = paired['seg_logit'].sigmoid()[0, 0].numpy()
+        prob = cv2.resize(prob, (80, 48), interpolation=cv2.INTER_LINEAR)
+        assert np.abs(prob - res.prob).max() <= 1e-5
+
+
+def test_reference_encoded_once_unless_refreshed(inferencer, monkeypatch):
+    calls = []
+    original = inferencer.model.encode_reference
+    monkeypatch.setattr(inferencer.model, 'encode_reference',
+                        lambda x: calls.append(1) or original(x))
+    list(inferencer(frames(6)))
+    assert len(calls) == 1
+    inferencer.refresh_every = 2
+    try:
+        flags = [r.new_reference for r in inferencer(frames(6))]
+    finally:
+        inferencer.refresh_every = None
+    assert flags == [True, False, True, False, True, False]
+
+
+def test_scene_cut_renews_the_reference(inferencer):
+    dark = [np.full((48, 80, 3), 10, np.uint8)] * 3
+    bright = [np.full((48, 80, 3), 240, np.uint8)] * 2
+    inferencer.scene_cut_threshold = 30
+    try:
+        flags = [r.new_reference for r in inferencer(dark + bright)]
+    finally:
+        inferencer.scene_cut_threshold = None
+    assert flags == [True, False, False, True, False]
+
+
+def test_frame_size_change_is_an_error(inferencer):
+    clip = frames(2) + frames(1, h=50)
+    with pytest.raises(ValueError, match='frame 2: size'):
+        list(inferencer(clip))
+
+
+def test_grayscale_and_bgra_frames_work(inferencer):
+    gray = np.full((48, 80), 128, np.uint8)
+    bgra = np.full((48, 80, 4), 128, np.uint8)
+    assert len(list(inferencer([gray, bgra]))) == 2
+    with pytest.raises(ValueError, match='frame 0: expected uint8'):
+        list(inferencer([np.zeros((48, 80, 3), np.float32)]))
+
+
+def test_real_footage_is_read_frame_by_frame(carphone):
+    it, total, fps = open_source(carphone)
+    first = next(it)
+    assert total == 120 and first.shape == (144, 176, 3)
+    assert fps == pytest.approx(29.97, abs=0.01)
+    assert 1 + sum(1 for _ in it) == 120
+
+
+def test_bad_sources(tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing.mp4: video does not'):
+        open_source(str(tmp_path / 'missing.mp4'))
+    junk = tmp_path / 'junk.mp4'
+    junk.write_bytes(b'not a video')
+    with pytest.raises(ValueError, match='junk.mp4'):
+        it, _, _ = open_source(str(junk))
+        list(it)
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(ValueError, match='holds no image frame'):
+        open_source(str(tmp_path / 'empty'))
+    with pytest.raises(ValueError, match='camera 99: could not be opened'):
+        open_source(99)
+
+
+def test_checkpoint_that_does_not_match_the_config(tiny_model_files,
+                                                   tmp_path):
+    cfg, ckpt = tiny_model_files
+    state = torch.load(ckpt)['state_dict']
+    state['decode_head.conv_seg.weight'] = torch.zeros(1, 128, 1, 1)
+    del state['neck.saliency.bias']
+    bad = tmp_path / 'bad.pth'
+    torch.save({'state_dict': state}, bad)
+    with pytest.raises(ValueError, match=r'does not match .*1 missing '
+                       r'\(e.g. neck.saliency.bias\).*1 shape-mismatched'):
+        VideoPortraitInferencer(cfg, str(bad), device='cpu')
+
+
+def test_compositing():
+    frame = np.full((4, 6, 3), 200, np.uint8)
+    alpha = np.zeros((4, 6), np.float32)
+    alpha[:, :3] = 1
+    out = replace_background(frame, alpha, parse_background('#0000FF'))
+    assert (out[:, :3] == 200).all() and (out[:, 3:] == [255, 0, 0]).all()
+    with pytest.raises(ValueError, match='expected #RRGGBB'):
+        parse_background('#12')
+    with pytest.raises(FileNotFoundError, match='nope.png'):
+        parse_background('nope.png')
+    parts = np.zeros((2, 2, 3), np.float32)
+    parts[1] = 1.0
+    coloured = colour_parts(parts, (4, 6))
+    assert coloured.shape == (4, 6, 3) and (coloured == coloured[0, 0]).all()
