@@ -12,3 +12,10 @@ log_processor = dict(by_epoch=True)
 log_level = 'INFO'
 load_from = None
 resume = False
+# test-time frames/s (model only and with data loading), and side-by-side
+# target | reference | prediction | ground truth | parts panels when
+# tools/test.py --show-dir is given
+custom_hooks = [
+    dict(type='InferenceSpeedHook'),
+    dict(type='PairVisualizationHook', interval=10),
+]

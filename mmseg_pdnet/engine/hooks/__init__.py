@@ -1,3 +1,5 @@
+from .inference_speed_hook import InferenceSpeedHook
+from .pair_visualization_hook import PairVisualizationHook
 from .save_masks_hook import SaveMasksHook
 
-__all__ = ['SaveMasksHook']
+__all__ = ['SaveMasksHook', 'PairVisualizationHook', 'InferenceSpeedHook']
