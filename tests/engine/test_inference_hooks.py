@@ -29,7 +29,8 @@ def sample(tmp_path, name='00003'):
 
 
 def test_pair_visualization_panels(tmp_path):
-    hook = PairVisualizationHook(interval=2, out_dir=str(tmp_path / 'vis'))
+    hook = PairVisualizationHook(interval=2, out_dir=str(tmp_path / 'vis'),
+                                 draw=True)
     panel = hook.panels(sample(tmp_path))
     # target | reference | prediction | ground truth | parts
     assert panel.shape == (30, 5 * 40, 3)
@@ -38,12 +39,16 @@ def test_pair_visualization_panels(tmp_path):
                                              sample(tmp_path, '00005')])
     written = sorted(p.name for p in (tmp_path / 'vis' / 'clip').iterdir())
     assert written == ['00004.png']  # every second sample
-    # without out_dir it draws only when --show-dir set a save dir
-    quiet = PairVisualizationHook(interval=1)
-    quiet.after_test_iter(runner, 0, outputs=[sample(tmp_path, '00006')])
+    # by default it follows SegVisualizationHook.draw (--show-dir)
+    auto = PairVisualizationHook(interval=1)
+    seg_hook = type('SegVisualizationHook', (), {'draw': False})()
+    runner.hooks = [seg_hook]
+    auto.after_test_iter(runner, 0, outputs=[sample(tmp_path, '00006')])
     assert not (tmp_path / 'vis_pairs').exists()
-    runner.visualizer = types.SimpleNamespace(_save_dir=str(tmp_path / 'sd'))
-    quiet.after_test_iter(runner, 0, outputs=[sample(tmp_path, '00007')])
+    seg_hook.draw = True
+    backend = types.SimpleNamespace(_save_dir=str(tmp_path / 'sd'))
+    runner.visualizer = types.SimpleNamespace(_vis_backends={'b': backend})
+    auto.after_test_iter(runner, 0, outputs=[sample(tmp_path, '00007')])
     assert (tmp_path / 'sd' / 'vis_pairs' / 'clip' / '00007.png').exists()
 
 

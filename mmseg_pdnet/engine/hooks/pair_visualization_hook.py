@@ -20,16 +20,16 @@ class PairVisualizationHook(Hook):
     side by side at the original frame size: the target frame, the
     (first) reference frame, the prediction overlaid on the target, the
     ground truth overlaid on the target and the coloured part maps R_t^k
-    (as the paper's figure 8). Files go to ``out_dir`` or, with MMSeg's
-    ``tools/test.py --show-dir DIR`` (which sets the visualizer's save
-    dir), to ``DIR/vis_pairs``.
+    (as the paper's figure 8). Files go to ``out_dir``, or next to the
+    visualizer's images (``<save dir>/vis_pairs``: with
+    ``tools/test.py --show-dir DIR``, under DIR).
 
     Args:
         interval (int): Visualise every ``interval``-th sample. Default 10.
         out_dir (str, optional): Output folder.
-        draw (bool, optional): Enable the hook. None (default) draws only
-            when ``out_dir`` is given or the visualizer has a save dir
-            (``--show-dir``), so it costs nothing in plain validation.
+        draw (bool, optional): Enable the hook. None (default) follows
+            MMSeg's ``SegVisualizationHook.draw``, which ``--show`` /
+            ``--show-dir`` switch on, so plain validation costs nothing.
     """
 
     priority = 'NORMAL'
@@ -41,11 +41,22 @@ class PairVisualizationHook(Hook):
         self.draw = draw
         self._count = 0
 
-    def _folder(self, runner) -> Optional[str]:
+    def _enabled(self, runner) -> bool:
+        if self.draw is not None:
+            return self.draw
+        return any(type(h).__name__ == 'SegVisualizationHook'
+                   and getattr(h, 'draw', False)
+                   for h in getattr(runner, 'hooks', []))
+
+    def _folder(self, runner) -> str:
         if self.out_dir:
             return self.out_dir
-        save_dir = getattr(runner.visualizer, '_save_dir', None)
-        return osp.join(save_dir, 'vis_pairs') if save_dir else None
+        backends = getattr(runner.visualizer, '_vis_backends', {}) or {}
+        for backend in backends.values():
+            save_dir = getattr(backend, '_save_dir', None)
+            if save_dir:
+                return osp.join(save_dir, 'vis_pairs')
+        return osp.join(runner.log_dir, 'vis_pairs')
 
     @staticmethod
     def panels(sample) -> np.ndarray:
@@ -69,11 +80,9 @@ class PairVisualizationHook(Hook):
         return np.hstack(tiles)
 
     def _visualise(self, runner, outputs: Sequence) -> None:
-        folder = self._folder(runner)
-        if self.draw is False or (self.draw is None and folder is None):
+        if not self._enabled(runner):
             return
-        if folder is None:
-            folder = osp.join(runner.log_dir, 'vis_pairs')
+        folder = self._folder(runner)
         for sample in outputs:
             self._count += 1
             if (self._count - 1) % self.interval:
