@@ -1,5 +1,6 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
 """Strict image and mask reading: errors name the file and the problem."""
+import io
 import os.path as osp
 
 import cv2
@@ -67,7 +68,12 @@ def read_mask(path: str) -> np.ndarray:
     """
     data = _read_bytes(path)
     _check_complete(path, data)
-    # IMREAD_UNCHANGED keeps palette indices (DAVIS) instead of colours
+    if data[:8] == b'\x89PNG\r\n\x1a\n' and data[25] == 3:
+        # palette PNG (DAVIS): OpenCV would expand the palette to colours,
+        # so read the object ids themselves
+        from PIL import Image
+        with Image.open(io.BytesIO(data)) as img:
+            return (np.asarray(img) > 0).astype(np.uint8)
     mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if mask is None:
         raise ValueError(f'{path}: not a readable mask image')

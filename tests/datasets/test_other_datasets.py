@@ -82,3 +82,17 @@ def test_davis_layout_with_palette_masks(tmp_path):
     assert len(ds) == 2 and len(ds.unannotated_frames) == 1
     gt = ds[1]['data_samples'].gt_sem_seg.data[0]
     assert gt.sum() == 16 + 40  # both object ids are portrait
+
+
+def test_palette_masks_use_object_ids_not_colours(tmp_path):
+    from PIL import Image
+
+    from mmseg_pdnet.datasets.image_io import read_mask
+    ids = np.zeros((4, 4), np.uint8)
+    ids[1, 1] = 2
+    pal = Image.fromarray(ids, mode='P')
+    # index 0 is grey and index 2 black: colours would invert the mask
+    pal.putpalette([90, 90, 90, 0, 0, 0, 0, 0, 0] + [0] * 759)
+    pal.save(tmp_path / 'm.png')
+    mask = read_mask(str(tmp_path / 'm.png'))
+    assert mask.sum() == 1 and mask[1, 1] == 1
