@@ -1,0 +1,105 @@
+"""tools/train.py and tools/test.py end to end on tiny synthetic clips."""
+import importlib.util
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from tests.engine.tiny_config import (make_image_set, make_tiny_data,
+                                      write_tiny_config)
+
+TOOLS = osp.join(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))), 'tools')
+
+
+@pytest.fixture
+def tool():
+    """Import a script of tools/ as a module, to call its functions."""
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(
+            name[:-3], osp.join(TOOLS, name))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+
+
+def test_train_learns_then_test_writes_masks(tmp_path, tool):
+    data = make_tiny_data(str(tmp_path / "data"), frames=4)
+    images = make_image_set(data, str(tmp_path / 'images'))
+    cfg = write_tiny_config(str(tmp_path / 'tiny.py'), data, epochs=3,
+                            batch=2, lr=0.02, image_root=images)
+    work = str(tmp_path / 'work')
+    train = tool('train.py')
+    runner_cfg = train.build_cfg(train.parse_args([cfg, '--work-dir', work]))
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(runner_cfg)
+    history = []
+    from mmengine.hooks import Hook
+
+    class Record(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            history.append((runner.train_loop.phase,
+                            {k: float(v) for k, v in outputs.items()}))
+
+    runner.register_hook(Record(), priority='VERY_LOW')
+    runner.train()
+    # 4 video batches (8 frames, batch 2), 2 image batches per epoch
+    assert runner.train_loop.iter == 3 * 6
+    phases = [p for p, _ in history]
+    assert phases[:6] == ['image', 'video', 'video'] * 2
+    for phase, out in history:
+        assert all(k.startswith(phase + '.') for k in out)
+        assert all(np.isfinite(v) for v in out.values()), out
+    video = [o['video.loss'] for p, o in history if p == 'video']
+    assert {'video.loss_seg', 'video.loss_side', 'video.loss_geo',
+            'video.loss_ref_side'} <= set(history[1][1])
+    assert {'image.loss_seg', 'image.loss_side'} == {
+        k for k in history[0][1] if k.startswith('image.loss_')}
+    assert np.mean(video[-3:]) < 0.7 * np.mean(video[:3]), video
+    ckpt = osp.join(work, 'epoch_3.pth')
+    assert osp.isfile(ckpt)
+
+    test = tool('test.py')
+    out = str(tmp_path / 'masks')
+    test.main([cfg, ckpt, '--work-dir', str(tmp_path / 'test'), '--out',
+               out, '--out-prob'])
+    seqs = sorted(os.listdir(out))
+    assert seqs == ['test_002']
+    frames = sorted(os.listdir(osp.join(out, 'test_002')))
+    assert frames == [f'{i:05d}.png' for i in range(4)]
+    mask = cv2.imread(osp.join(out, 'test_002', frames[0]),
+                      cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (64, 96) and set(np.unique(mask)) <= {0, 255}
+    prob = cv2.imread(osp.join(out + '_prob', 'test_002', frames[0]),
+                      cv2.IMREAD_UNCHANGED)
+    assert prob.shape == (64, 96)
+    np.testing.assert_array_equal(prob >= 128, mask == 255)
+
+
+def test_resume_flag_continues_from_last_checkpoint(tmp_path, tool):
+    data = make_tiny_data(str(tmp_path / 'data'), frames=2)
+    cfg = write_tiny_config(str(tmp_path / 'tiny.py'), data, epochs=2,
+                            batch=2)
+    work = str(tmp_path / 'work')
+    train = tool('train.py')
+    train.main([cfg, '--work-dir', work,
+                '--cfg-options', 'train_cfg.max_epochs=1',
+                'default_hooks.checkpoint.interval=1'])
+    assert osp.isfile(osp.join(work, 'epoch_1.pth'))
+    args = train.parse_args([cfg, '--work-dir', work, '--resume'])
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(train.build_cfg(args))
+    runner.train()
+    assert runner.train_loop.iter == 2 * 2
+    ckpt = torch.load(osp.join(work, 'epoch_2.pth'), map_location='cpu',
+                      weights_only=False)
+    assert ckpt['meta']['iter'] == 4 and ckpt['meta']['epoch'] == 2
