@@ -12,6 +12,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from mmseg_pdnet.engine.runner import prepare_cpu_distributed
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
@@ -70,6 +72,7 @@ def build_cfg(args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    prepare_cpu_distributed(cfg)  # CPU-only PyTorch: gloo DDP
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.out:

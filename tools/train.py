@@ -13,14 +13,17 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from mmseg_pdnet.engine.runner import prepare_cpu_distributed
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a PDNet model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
-        '--resume', action='store_true', default=False,
-        help='resume from the latest checkpoint in the work_dir')
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or (no value) from the '
+        'latest checkpoint in the work_dir')
     parser.add_argument(
         '--amp', action='store_true', default=False,
         help='enable automatic-mixed-precision training')
@@ -68,7 +71,14 @@ def build_cfg(args) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         enable_amp(cfg)
-    cfg.resume = args.resume or cfg.get('resume', False)
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    # MMEngine's DDP set-up assumes CUDA; a CPU-only PyTorch uses gloo
+    prepare_cpu_distributed(cfg)
     return cfg
 
 
