@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `make demo`: train PDNet-R18 on the synthetic demo clips on the CPU, test
+# it (prints the J&F table), then segment one test clip: an overlay MP4, a
+# background-replaced MP4 and a PNG contact sheet.
+#
+# Usage: bash tools/run_demo.sh [OUT_DIR]      (default work_dirs/demo)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+OUT=${1:-work_dirs/demo}
+PY=${PY:-.venv/bin/python}
+CONFIG=configs/pdnet_r18_demo.py
+DATA=data/demo
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+start=$(date +%s)
+
+if [ ! -f "$DATA/ImageSets/train.txt" ]; then
+    echo "== generating the synthetic demo clips in $DATA"
+    "$PY" tools/make_demo_data.py --out "$DATA"
+fi
+
+echo "== training $CONFIG (work dir $OUT)"
+"$PY" tools/train.py "$CONFIG" --work-dir "$OUT"
+CKPT=$(cat "$OUT/last_checkpoint")
+if [ ! -f "$CKPT" ]; then
+    echo "run_demo.sh: training wrote no checkpoint ($OUT/last_checkpoint)" >&2
+    exit 1
+fi
+
+echo "== testing $CKPT on the demo test clips (J&F)"
+"$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$OUT/test" \
+    --out "$OUT/test/masks"
+
+CLIP=$(head -n 1 "$DATA/ImageSets/test.txt")
+FRAMES="$DATA/Keyframes/480p/$CLIP"
+echo "== segmenting the test clip $CLIP"
+"$PY" tools/infer_video.py "$FRAMES" "$CONFIG" "$CKPT" --device cpu \
+    --out "$OUT/$CLIP.overlay.mp4" --output-type overlay \
+    --contact-sheet "$OUT/$CLIP.contact_sheet.png"
+"$PY" tools/infer_video.py "$FRAMES" "$CONFIG" "$CKPT" --device cpu \
+    --out "$OUT/$CLIP.background.mp4" --output-type background \
+    --background blur
+
+echo
+echo "Demo finished in $(( $(date +%s) - start )) s:"
+echo "  checkpoint       $CKPT"
+echo "  J&F tables       $OUT/test (log and jf_results.*)"
+echo "  test masks       $OUT/test/masks"
+echo "  overlay video    $OUT/$CLIP.overlay.mp4"
+echo "  background video $OUT/$CLIP.background.mp4"
+echo "  contact sheet    $OUT/$CLIP.contact_sheet.png"
