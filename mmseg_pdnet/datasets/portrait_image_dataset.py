@@ -77,8 +77,9 @@ class PortraitImageDataset(BaseDataset):
             if not osp.isfile(ann):
                 raise FileNotFoundError(f'{ann}: missing mask for image {img}')
             data_list.append(
-                dict(img_path=img, seg_map_path=ann, ref_img_paths=[img] * self.num_refs,
-                     ref_seg_map_paths=[ann] * self.num_refs, seq_name=name, frame_idx=0,
-                     frame_name=name, num_frames=1, category=None,
-                     is_image=True))
+                dict(img_path=img, seg_map_path=ann,
+                     ref_img_paths=[img] * self.num_refs,
+                     ref_seg_map_paths=[ann] * self.num_refs,
+                     seq_name=name, frame_idx=0, frame_name=name,
+                     num_frames=1, category=None, is_image=True))
         return data_list

@@ -138,8 +138,8 @@ def render_clip(seed: int, num_frames: int, height: int, width: int,
             band = img[int(0.82 * height):int(0.95 * height)]
             band[:] = (band * 0.45).astype(np.uint8)
             cv2.putText(img, text, (int(0.05 * width), int(0.91 * height)),
-                        cv2.FONT_HERSHEY_SIMPLEX, height / 480, (255, 255, 255),
-                        max(1, height // 240), cv2.LINE_AA)
+                        cv2.FONT_HERSHEY_SIMPLEX, height / 480,
+                        (255, 255, 255), max(1, height // 240), cv2.LINE_AA)
         yield img, (mask > 127).astype(np.uint8) * 255
 
 

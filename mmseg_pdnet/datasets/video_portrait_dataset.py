@@ -118,8 +118,15 @@ class VideoPortraitDataset(BaseDataset):
             raise ValueError(f'{split_file}: split file lists no sequence')
         return seqs
 
+    #: allowed category names; None accepts any (generic video datasets)
+    CATEGORIES: Optional[Sequence[str]] = None
+
     def categories(self) -> Dict[str, str]:
-        """Sequence -> scenario category, from ``category_file``."""
+        """Sequence -> scenario category, from ``category_file``.
+
+        Names outside :attr:`CATEGORIES` (when set) are an error naming the
+        file and line, so a typo cannot create an eighth MVPS scenario.
+        """
         if self.category_file is None:
             return {}
         path = self._path(self.category_file)
@@ -134,6 +141,11 @@ class VideoPortraitDataset(BaseDataset):
                 if len(parts) != 2:
                     raise ValueError(f'{path}:{lineno}: expected "<seq> '
                                      f'<category>", got {line.strip()!r}')
+                if (self.CATEGORIES is not None
+                        and parts[1] not in self.CATEGORIES):
+                    raise ValueError(f'{path}:{lineno}: unknown category '
+                                     f'{parts[1]!r}; expected one of '
+                                     f'{tuple(self.CATEGORIES)}')
                 mapping[parts[0]] = parts[1]
         return mapping
 
@@ -211,8 +223,12 @@ class MVPSDataset(VideoPortraitDataset):
     """MVPS (paper sec. 3): ``Keyframes/480p``, ``Annotations/480p``,
     ``ImageSets/<split>.txt``; all keyframes are annotated (0/255 masks).
 
-    Scenario categories (the 7 of the paper) come from
-    ``ImageSets/categories.txt`` when it exists.
+    The public MVPS release has no per-sequence category list, so the
+    scenario category (one of the paper's 7, :attr:`CATEGORIES`) is read
+    from ``ImageSets/categories.txt`` (``<seq> <category>`` lines, as
+    written by ``tools/make_demo_data.py``) when that file exists;
+    otherwise ``category`` is None and J&F is reported without the
+    per-category breakdown.
 
     Args:
         data_root (str): The ``MVPS`` folder.

@@ -151,6 +151,23 @@ def test_empty_split_file(demo_root, tmp_path):
         MVPSDataset(str(root), split='train')
 
 
+def test_category_file(demo_root, tmp_path):
+    root = copy_root(demo_root, tmp_path)
+    cats = root / 'ImageSets/categories.txt'
+    # categories with a space ("indoor handwork") are one name
+    cats.write_text('train_000 indoor handwork\ntrain_001 news\n')
+    ds = MVPSDataset(str(root), split='train')
+    assert {ds.get_data_info(i)['category']
+            for i in range(len(ds))} == {'indoor handwork', 'news'}
+    cats.write_text('train_000 news\ntrain_001 cooking\n')
+    with pytest.raises(ValueError,
+                       match="categories.txt:2: unknown category 'cooking'"):
+        MVPSDataset(str(root), split='train')
+    cats.unlink()  # no mapping: category None
+    ds = MVPSDataset(str(root), split='train')
+    assert ds.get_data_info(0)['category'] is None
+
+
 def test_clip_with_one_frame_is_its_own_reference(demo_root, tmp_path):
     root = copy_root(demo_root, tmp_path)
     for sub in ('Keyframes/480p/train_000', 'Annotations/480p/train_000'):

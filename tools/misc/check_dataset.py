@@ -5,11 +5,13 @@ Checks every clip of the MVPS layout (``Keyframes/480p``,
 ``Annotations/480p``, ``ImageSets/*.txt``) or the DAVIS layout
 (``JPEGImages/480p``, ``Annotations/480p``, ``ImageSets/<year>/*.txt``):
 split files that are empty or name missing clips, frames without masks,
-masks without frames, unreadable or truncated files, masks whose size
-differs from their frame; one-frame clips are counted (they are usable:
-such a frame is its own reference). Prints a summary (clips,
-frames, annotated frames, resolution range, frames without masks) and
-every problem with its path; exits with 1 when there is a problem.
+masks without frames, annotation folders without frames, unknown MVPS
+categories in ``ImageSets/categories.txt``, unreadable or truncated
+files, masks whose size differs from their frame; one-frame clips are
+counted (they are usable: such a frame is its own reference). Prints a
+summary (clips, frames, annotated frames, resolution range, frames
+without masks) and every problem with its path; exits with 1 when there
+is a problem.
 
 Example:
     python tools/misc/check_dataset.py data/demo
@@ -21,7 +23,8 @@ import sys
 from collections import Counter
 
 from mmseg_pdnet.datasets.image_io import read_frame, read_mask
-from mmseg_pdnet.datasets.video_portrait_dataset import IMAGE_SUFFIXES
+from mmseg_pdnet.datasets.video_portrait_dataset import (IMAGE_SUFFIXES,
+                                                         MVPSDataset)
 
 LAYOUTS = {
     'mvps': ('Keyframes/480p', 'Annotations/480p'),
@@ -48,6 +51,29 @@ def split_files(root):
     return sorted(out)
 
 
+def check_categories(root, clips):
+    """Problems of ``ImageSets/categories.txt`` (MVPS scenario mapping)."""
+    path = osp.join(root, 'ImageSets', 'categories.txt')
+    if not osp.isfile(path):
+        return []
+    problems = []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.strip().split(maxsplit=1)
+            if not parts:
+                continue
+            if len(parts) != 2:
+                problems.append(f'{path}:{lineno}: expected "<seq> '
+                                f'<category>", got {line.strip()!r}')
+            elif parts[1] not in MVPSDataset.CATEGORIES:
+                problems.append(f'{path}:{lineno}: unknown category '
+                                f'{parts[1]!r}')
+            elif parts[0] not in clips:
+                problems.append(f'{path}:{lineno}: clip {parts[0]!r} does '
+                                'not exist')
+    return problems
+
+
 def check(root, layout=None):
     """Return ``(summary dict, list of problem strings)``."""
     layout = layout or detect_layout(root)
@@ -65,6 +91,12 @@ def check(root, layout=None):
             if name not in clips:
                 problems.append(f'{split}: clip {name!r} has no folder in '
                                 f'{img_root}')
+    if osp.isdir(ann_root):
+        for clip in sorted(os.listdir(ann_root)):
+            if osp.isdir(osp.join(ann_root, clip)) and clip not in clips:
+                problems.append(f'{osp.join(ann_root, clip)}: annotation '
+                                f'folder without a frame folder in {img_root}')
+    problems += check_categories(root, clips)
     unannotated = []
     for clip in clips:
         frames = {osp.splitext(f)[0]: f for f in os.listdir(

@@ -4,11 +4,9 @@ import zlib
 
 import cv2
 import numpy as np
-import pytest
 
 from mmseg_pdnet.datasets.mask_codecs import (coco_rle_counts,
                                               decode_coco_segmentation)
-from mmseg_pdnet.datasets.synthetic import make_demo_dataset
 
 
 def encode_coco_rle(runs):
@@ -96,24 +94,3 @@ def test_supervisely_converter(tmp_path, load_tool):
     mask = cv2.imread(str(out / 'masks' / 'ds1_a.png'), cv2.IMREAD_GRAYSCALE)
     assert mask[0, 0] == 255 and mask[4, 4] == 0  # hole
     assert (mask[10:14, 20:26] == 255).all() and mask[14, 20] == 0
-
-
-def test_check_dataset(tmp_path, load_tool, capsys):
-    make_demo_dataset(str(tmp_path), train_clips=1, test_clips=1,
-                      min_frames=3, max_frames=3, height=32, width=48)
-    tool = load_tool('misc/check_dataset.py')
-    assert tool.main([str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert 'clips: 2' in out and 'annotated_frames: 6' in out
-    assert 'min_resolution: (32, 48)' in out
-    (tmp_path / 'Annotations/480p/train_000/00001.png').unlink()
-    cv2.imwrite(str(tmp_path / 'Annotations/480p/test_001/00000.png'),
-                np.zeros((5, 5), np.uint8))
-    frame = tmp_path / 'Keyframes/480p/test_001/00002.jpg'
-    frame.write_bytes(frame.read_bytes()[:100])
-    assert tool.main([str(tmp_path)]) == 1
-    out = capsys.readouterr().out
-    assert 'train_000/00001.jpg: frame without a mask' in out
-    assert 'test_001/00000.png: mask size (5, 5) differs' in out
-    assert '00002.jpg: truncated JPEG' in out
-    assert '3 problem(s)' in out

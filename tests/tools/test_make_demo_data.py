@@ -1,0 +1,54 @@
+import hashlib
+import time
+
+import cv2
+import numpy as np
+
+from mmseg_pdnet.datasets import MVPSDataset
+
+
+def _digest(root):
+    h = hashlib.sha256()
+    for path in sorted(root.rglob('*.png')) + sorted(root.rglob('*.txt')):
+        h.update(str(path.relative_to(root)).encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def test_make_demo_data_cli_layout_and_determinism(tmp_path, load_tool):
+    tool = load_tool('make_demo_data.py')
+    args = ['--seed', '5', '--train-clips', '2', '--test-clips', '1',
+            '--min-frames', '5', '--max-frames', '7', '--height', '64',
+            '--width', '96']
+    start = time.perf_counter()
+    tool.main(['--out', str(tmp_path / 'a')] + args)
+    assert time.perf_counter() - start < 10
+    tool.main(['--out', str(tmp_path / 'b')] + args)
+    a = tmp_path / 'a'
+    assert _digest(a) == _digest(tmp_path / 'b')
+    tool.main(['--out', str(tmp_path / 'c'), '--seed', '6'] + args[2:])
+    assert _digest(a) != _digest(tmp_path / 'c')
+
+    sets = a / 'ImageSets'
+    train = sets.joinpath('train.txt').read_text().split()
+    test = sets.joinpath('test.txt').read_text().split()
+    assert len(train) == 2 and len(test) == 1
+    assert sets.joinpath('val.txt').read_text().split() == test
+    for seq in train + test:
+        frames = sorted((a / 'Keyframes/480p' / seq).glob('*.jpg'))
+        masks = sorted((a / 'Annotations/480p' / seq).glob('*.png'))
+        assert 5 <= len(frames) <= 7
+        # every frame annotated, same stems
+        assert [f.stem for f in frames] == [m.stem for m in masks]
+        img = cv2.imread(str(frames[0]))
+        mask = cv2.imread(str(masks[0]), cv2.IMREAD_UNCHANGED)
+        assert img.shape == (64, 96, 3) and mask.shape == (64, 96)
+        assert set(np.unique(mask)) == {0, 255}
+        # a portrait, not the whole frame; a textured background
+        assert 0.02 < (mask > 0).mean() < 0.8
+        assert img[mask == 0].std(axis=0).min() > 10
+        # figures move between frames
+        last = cv2.imread(str(masks[-1]), cv2.IMREAD_UNCHANGED)
+        assert (last != mask).any()
+    # the category mapping is valid for MVPSDataset
+    ds = MVPSDataset(str(a), split='test')
+    assert ds.get_data_info(0)['category'] in MVPSDataset.CATEGORIES
