@@ -61,6 +61,8 @@ class PPHumanSeg14KDataset(VideoPortraitDataset):
         data_list = []
         for seq in sorted(clips):
             frames = sorted(clips[seq])
+            self.clip_paths[seq] = ([f[0] for f in frames],
+                                    [f[1] for f in frames])
             for i, (img, ann) in enumerate(frames):
                 refs = [frames[r] for r in
                         self._reference_indices(i, len(frames), seq)]

@@ -4,6 +4,7 @@ import os.path as osp
 import random
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
 from mmengine.dataset import BaseDataset
 from mmseg.registry import DATASETS
 
@@ -28,8 +29,10 @@ class VideoPortraitDataset(BaseDataset):
       for training and inference, as the authors;
     - ``'first+prev5'``: also the annotated frame five annotations before
       the target (clamped at the first one), paper table 5's 2 references;
-    - ``'random'``: a random annotated frame of the clip (seeded by
-      ``seed`` and the frame, so epochs are reproducible).
+    - ``'random'``: a random annotated frame of the clip, drawn again at
+      every fetch in training (from NumPy's global RNG, which MMEngine
+      seeds per worker with ``randomness.seed``); with ``test_mode=True``
+      a fixed draw seeded by ``seed``, the sequence and the frame.
 
     A clip with one annotated frame is valid: the frame is its own
     reference. Each sample carries ``seq_name``, ``frame_idx`` (position
@@ -53,7 +56,7 @@ class VideoPortraitDataset(BaseDataset):
             never silently dropped: unannotated ones are counted in
             ``unannotated_frames``.
         category_file (str, optional): ``<seq> <category>`` lines.
-        seed (int): Seed of the random reference strategy.
+        seed (int): Seed of the fixed random references of test mode.
         img_suffix (str): Frame suffix used in error messages; frames may
             be any of .jpg/.jpeg/.png/.bmp. Defaults to ``'.jpg'``.
         seg_map_suffix (str): Mask file suffix. Defaults to ``'.png'``.
@@ -91,6 +94,9 @@ class VideoPortraitDataset(BaseDataset):
         self.img_suffix = img_suffix
         self.seg_map_suffix = seg_map_suffix
         self.unannotated_frames: List[str] = []
+        # seq -> (frame paths, mask paths) of its annotated frames, for the
+        # per-fetch draw of the random reference strategy
+        self.clip_paths: Dict[str, tuple] = {}
         super().__init__(data_root=data_root, **kwargs)
 
     @property
@@ -201,6 +207,7 @@ class VideoPortraitDataset(BaseDataset):
             img = [osp.join(img_root, seq, name) for _, name in frames]
             ann = [osp.join(ann_root, seq, s + self.seg_map_suffix)
                    for s in stems]
+            self.clip_paths[seq] = (img, ann)
             for i, stem in enumerate(stems):
                 refs = self._reference_indices(i, len(stems), seq)
                 data_list.append(
@@ -216,6 +223,17 @@ class VideoPortraitDataset(BaseDataset):
                         category=categories.get(seq),
                         is_image=False))
         return data_list
+
+    def get_data_info(self, idx: int) -> dict:
+        """Sample ``idx``; training with ``ref_strategy='random'`` draws a
+        new reference frame of the clip at every call."""
+        info = super().get_data_info(idx)
+        if self.ref_strategy == 'random' and not self.test_mode:
+            imgs, anns = self.clip_paths[info['seq_name']]
+            r = np.random.randint(len(imgs))
+            info['ref_img_paths'] = [imgs[r]]
+            info['ref_seg_map_paths'] = [anns[r]]
+        return info
 
 
 @DATASETS.register_module()

@@ -72,12 +72,22 @@ def test_reference_strategies(demo_root):
     last = first_clip[-1]
     prev = max(last['frame_idx'] - 5, 0)
     assert last['ref_img_paths'][1].endswith(f'{prev:05d}.jpg')
-    rand_a = MVPSDataset(str(demo_root), split='train', ref_strategy='random',
-                         seed=1)
-    rand_b = MVPSDataset(str(demo_root), split='train', ref_strategy='random',
-                         seed=1)
+    # test mode: a fixed draw, reproducible from the seed
+    rand_a, rand_b = (MVPSDataset(str(demo_root), split='train',
+                                  ref_strategy='random', seed=1,
+                                  test_mode=True) for _ in range(2))
     assert [rand_a.get_data_info(i)['ref_img_paths'] for i in range(5)] == \
         [rand_b.get_data_info(i)['ref_img_paths'] for i in range(5)]
+    # training: a new frame of the same clip at every fetch
+    train = MVPSDataset(str(demo_root), split='train', ref_strategy='random')
+    np.random.seed(0)
+    draws = {train.get_data_info(0)['ref_img_paths'][0] for _ in range(30)}
+    clip = train.get_data_info(0)['seq_name']
+    assert len(draws) > 1
+    assert all(f'/{clip}/' in p for p in draws)
+    np.random.seed(0)
+    assert {train.get_data_info(0)['ref_img_paths'][0]
+            for _ in range(30)} == draws
     with pytest.raises(ValueError, match='ref_strategy'):
         MVPSDataset(str(demo_root), ref_strategy='nearest')
 
