@@ -18,7 +18,8 @@ def bench(load_tool):
 def run(bench, tmp_path, *extra):
     out = tmp_path / 'bench.json'
     argv = [CONFIG, '--size', '64', '--repeats', '2', '--warmup', '1',
-            '--train-repeats', '1', '--json', str(out), *extra, *TINY]
+            '--train-repeats', '1', '--threads', '1', '--json', str(out),
+            *extra, *TINY]
     returned = bench.main(argv)
     with open(out) as f:
         written = json.load(f)
@@ -26,7 +27,10 @@ def run(bench, tmp_path, *extra):
 
 
 def test_benchmark_reports_every_field(bench, tmp_path):
+    threads = torch.get_num_threads()
     returned, result = run(bench, tmp_path)
+    assert torch.get_num_threads() == threads  # --threads 1 is undone
+    assert result['device'].startswith(bench.device_name('cpu')[:8])
     assert result['settings']['size'] == 64
     assert result['settings']['cfg_options'][
         'model.backbone.backbone.depth'] == 18

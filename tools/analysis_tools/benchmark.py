@@ -499,8 +499,17 @@ def bench_train(cfg: Config, args) -> dict:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    threads = torch.get_num_threads()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    try:
+        return run(args)
+    finally:  # callers (tests) keep their own thread count
+        torch.set_num_threads(threads)
+
+
+def run(args) -> dict:
+    """Run every measurement of the parsed ``args``; see the module doc."""
     if args.device == 'cuda':
         torch.backends.cudnn.benchmark = True
     # a WARNING-level current logger keeps init_weights' per-parameter
