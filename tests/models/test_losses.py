@@ -124,3 +124,9 @@ def test_frozen_extractor_warns_and_stays_frozen():
     assert [n for n, _ in loss.named_parameters()] == ['basis']
     feats = loss.semantic_features(torch.randn(1, 3, 64, 64))
     assert feats.shape == (1, 512, 2, 2) and not feats.requires_grad
+
+
+def test_no_basis_without_the_semantic_term():
+    loss = PartDecouplingLoss(num_parts=3, loss_sem_weight=0,
+                              semantic_extractor=None)
+    assert loss.basis is None and not list(loss.parameters())

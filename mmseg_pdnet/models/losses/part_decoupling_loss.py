@@ -28,7 +28,8 @@ class PartDecouplingLoss(nn.Module):
     ortho(w)``, where Lpart = geo + sem + area (eq. 7).
 
     The learnable basis w (``p x C``, initialised ``|N(0, 1)|``, used as
-    ``relu(w)``) belongs to this module and is trained with the heads. The
+    ``relu(w)``) belongs to this module and is trained with the heads; it
+    exists only when the semantic term is on. The
     frozen feature extractor is kept OUT of the module tree (no parameters,
     no state-dict entries, never exported) and moved to the input's device
     on use.
@@ -77,10 +78,11 @@ class PartDecouplingLoss(nn.Module):
         self.sem = SemanticConsistencyLoss(lean=lean,
                                            loss_weight=loss_sem_weight)
         self.ortho = OrthonormalLoss(loss_weight=loss_ortho_weight)
-        self.basis = nn.Parameter(
-            torch.randn(num_parts, feat_channels).abs())
+        self.basis = None  # no unused parameter when Lsem is off
         self._extractor = None
         if self.use_sem:
+            self.basis = nn.Parameter(
+                torch.randn(num_parts, feat_channels).abs())
             if semantic_extractor is None:
                 raise ValueError('loss_sem_weight > 0 needs a '
                                  'semantic_extractor config')
