@@ -215,3 +215,24 @@ def test_grayscale_rgba_and_palette_inputs(demo_root, tmp_path):
         assert out['inputs'].shape == (6, 64, 96)
         assert torch.equal(out['data_samples'].gt_sem_seg.data[0],
                            torch.from_numpy((m > 0).astype(np.int64)))
+
+
+def test_photometric_distortion_is_per_frame_and_keeps_masks():
+    from mmseg_pdnet.datasets.transforms import PairedPhotoMetricDistortion
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    mask = (rng.random((16, 16)) > 0.5).astype(np.uint8)
+    np.random.seed(0)
+    out = PairedPhotoMetricDistortion(prob=1.0).transform(
+        dict(img=img.copy(), ref_imgs=[img.copy()], gt_seg_map=mask.copy(),
+             ref_gt_seg_maps=[mask.copy()]))
+    assert out['img'].dtype == np.uint8 and out['img'].shape == img.shape
+    assert not np.array_equal(out['img'], img)
+    # identical inputs, different draws: the frames differ from each other
+    assert not np.array_equal(out['img'], out['ref_imgs'][0])
+    assert np.array_equal(out['gt_seg_map'], mask)
+    assert np.array_equal(out['ref_gt_seg_maps'][0], mask)
+    np.random.seed(0)
+    same = PairedPhotoMetricDistortion(prob=0.0).transform(
+        dict(img=img.copy(), ref_imgs=[img.copy()]))
+    assert np.array_equal(same['img'], img)

@@ -140,3 +140,8 @@ class PairedPhotoMetricDistortion(BaseTransform):
         results['img'] = self._distort(results['img'])
         results['ref_imgs'] = [self._distort(x) for x in results['ref_imgs']]
         return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(brightness={self.brightness}, '
+                f'contrast={self.contrast}, saturation={self.saturation}, '
+                f'prob={self.prob})')
