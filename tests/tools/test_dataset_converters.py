@@ -94,3 +94,48 @@ def test_supervisely_converter(tmp_path, load_tool):
     mask = cv2.imread(str(out / 'masks' / 'ds1_a.png'), cv2.IMREAD_GRAYSCALE)
     assert mask[0, 0] == 255 and mask[4, 4] == 0  # hole
     assert (mask[10:14, 20:26] == 255).all() and mask[14, 20] == 0
+
+
+def test_coco_person_converter_errors(tmp_path, load_tool, capsys):
+    tool = load_tool('dataset_converters/coco_person.py')
+    big = [[0, 0, 100, 0, 100, 80, 0, 80]]
+    coco = dict(categories=[dict(id=1, name='person')],
+                images=[dict(id=1, file_name='gone.jpg', height=100,
+                             width=120)],
+                annotations=[dict(image_id=1, category_id=1,
+                                  segmentation=big, iscrowd=0)])
+    ann = tmp_path / 'coco.json'
+    ann.write_text(json.dumps(coco))
+    args = ['--ann-file', str(ann), '--img-dir', str(tmp_path),
+            '--out', str(tmp_path / 'out')]
+    assert tool.main(args) == 1
+    assert 'gone.jpg: image of annotation id 1 does not exist' in \
+        capsys.readouterr().err
+    coco['annotations'][0]['image_id'] = 7
+    ann.write_text(json.dumps(coco))
+    assert tool.main(args) == 1
+    assert 'annotation of image id 7' in capsys.readouterr().err
+    coco['categories'] = [dict(id=1, name='dog')]
+    ann.write_text(json.dumps(coco))
+    assert tool.main(args) == 1
+    assert 'no "person" category' in capsys.readouterr().err
+
+
+def test_supervisely_converter_errors(tmp_path, load_tool, capsys):
+    tool = load_tool('dataset_converters/supervisely.py')
+    ds = tmp_path / 'sv' / 'ds1'
+    (ds / 'img').mkdir(parents=True)
+    (ds / 'ann').mkdir()
+    cv2.imwrite(str(ds / 'img' / 'a.png'), np.zeros((8, 8, 3), np.uint8))
+    args = ['--root', str(tmp_path / 'sv'), '--out', str(tmp_path / 'out')]
+    assert tool.main(args) == 1
+    assert 'a.png.json: missing annotation' in capsys.readouterr().err
+    (ds / 'ann' / 'a.png.json').write_text(json.dumps(dict(
+        size=dict(height=8, width=8),
+        objects=[dict(geometryType='rectangle')])))
+    assert tool.main(args) == 1
+    assert "a.png.json: unsupported geometry 'rectangle'" in \
+        capsys.readouterr().err
+    assert tool.main(['--root', str(tmp_path), '--out',
+                      str(tmp_path / 'out')]) == 1
+    assert 'no <dataset>/img folder' in capsys.readouterr().err

@@ -3,8 +3,10 @@
 
 Keeps the images that hold at least one (non-crowd) person of at least
 ``--min-area`` pixels (5,000 in the paper) and writes
-``OUT/images/<id>.jpg`` and ``OUT/masks/<id>.png`` (0/255, all persons of
-the image), the layout of PortraitImageDataset.
+``OUT/images/<file_name>`` and ``OUT/masks/<file stem>.png`` (0/255,
+all persons of the image, crowd regions included), the layout of
+PortraitImageDataset. Polygons and (un)compressed RLE are decoded by
+``mmseg_pdnet.datasets.mask_codecs`` (no pycocotools needed).
 
 Example:
     python tools/dataset_converters/coco_person.py \
@@ -49,6 +51,9 @@ def convert(ann_file, img_dir, out, min_area=5000):
     os.makedirs(osp.join(out, 'masks'), exist_ok=True)
     written = 0
     for image_id in sorted(by_image):
+        if image_id not in images:
+            raise KeyError(f'{ann_file}: annotation of image id {image_id} '
+                           'that is not in "images"')
         info = images[image_id]
         h, w = info['height'], info['width']
         mask = np.zeros((h, w), np.uint8)
