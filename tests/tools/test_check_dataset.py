@@ -46,3 +46,23 @@ def test_check_dataset_rejects_unknown_layout(tmp_path, load_tool, capsys):
     tool = load_tool('misc/check_dataset.py')
     assert tool.main([str(tmp_path)]) == 1
     assert 'neither the MVPS' in capsys.readouterr().err
+
+
+def test_check_dataset_image_folders(tmp_path, load_tool, capsys):
+    (tmp_path / 'images').mkdir()
+    (tmp_path / 'masks').mkdir()
+    for name, (h, w) in (('a', (20, 30)), ('b', (40, 10)), ('c', (8, 8))):
+        cv2.imwrite(str(tmp_path / 'images' / f'{name}.jpg'),
+                    np.zeros((h, w, 3), np.uint8))
+        cv2.imwrite(str(tmp_path / 'masks' / f'{name}.png'),
+                    np.zeros((h, w), np.uint8))
+    tool = load_tool('misc/check_dataset.py')
+    assert tool.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert 'layout: images' in out and 'frames: 3' in out
+    # resolution range by area
+    assert 'min_resolution: (8, 8)' in out
+    assert 'max_resolution: (20, 30)' in out
+    (tmp_path / 'masks' / 'c.png').unlink()
+    assert tool.main([str(tmp_path)]) == 1
+    assert 'c.jpg: frame without a mask' in capsys.readouterr().out

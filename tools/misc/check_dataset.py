@@ -3,7 +3,8 @@
 
 Checks every clip of the MVPS layout (``Keyframes/480p``,
 ``Annotations/480p``, ``ImageSets/*.txt``) or the DAVIS layout
-(``JPEGImages/480p``, ``Annotations/480p``, ``ImageSets/<year>/*.txt``):
+(``JPEGImages/480p``, ``Annotations/480p``, ``ImageSets/<year>/*.txt``)
+or still images + masks (``images``, ``masks``: the converters' output):
 split files that are empty or name missing clips, frames without masks,
 masks without frames, annotation folders without frames, unknown MVPS
 categories in ``ImageSets/categories.txt``, unreadable or truncated
@@ -29,6 +30,8 @@ from mmseg_pdnet.datasets.video_portrait_dataset import (IMAGE_SUFFIXES,
 LAYOUTS = {
     'mvps': ('Keyframes/480p', 'Annotations/480p'),
     'davis': ('JPEGImages/480p', 'Annotations/480p'),
+    # still images (PortraitImageDataset, the converters' output)
+    'images': ('images', 'masks'),
 }
 
 
@@ -38,8 +41,9 @@ def detect_layout(root):
                 osp.join(root, ann_dir)):
             return name
     raise FileNotFoundError(
-        f'{root}: neither the MVPS (Keyframes/480p, Annotations/480p) nor '
-        'the DAVIS (JPEGImages/480p, Annotations/480p) layout')
+        f'{root}: neither the MVPS (Keyframes/480p, Annotations/480p), the '
+        'DAVIS (JPEGImages/480p, Annotations/480p) nor the image (images, '
+        'masks) layout')
 
 
 def split_files(root):
@@ -74,14 +78,21 @@ def check_categories(root, clips):
     return problems
 
 
+def _area(shape):
+    return shape[0] * shape[1]
+
+
 def check(root, layout=None):
     """Return ``(summary dict, list of problem strings)``."""
     layout = layout or detect_layout(root)
     img_root, ann_root = (osp.join(root, d) for d in LAYOUTS[layout])
     problems, stats = [], Counter()
     sizes = []
-    clips = sorted(d for d in os.listdir(img_root)
-                   if osp.isdir(osp.join(img_root, d)))
+    if layout == 'images':  # one flat folder: a "clip" named ''
+        clips = ['']
+    else:
+        clips = sorted(d for d in os.listdir(img_root)
+                       if osp.isdir(osp.join(img_root, d)))
     for split in split_files(root):
         with open(split) as f:
             names = [line.strip() for line in f if line.strip()]
@@ -91,7 +102,7 @@ def check(root, layout=None):
             if name not in clips:
                 problems.append(f'{split}: clip {name!r} has no folder in '
                                 f'{img_root}')
-    if osp.isdir(ann_root):
+    if osp.isdir(ann_root) and layout != 'images':
         for clip in sorted(os.listdir(ann_root)):
             if osp.isdir(osp.join(ann_root, clip)) and clip not in clips:
                 problems.append(f'{osp.join(ann_root, clip)}: annotation '
@@ -132,15 +143,18 @@ def check(root, layout=None):
             if mask_shape != shape:
                 problems.append(f'{mask_path}: mask size {mask_shape} differs '
                                 f'from its frame {shape}')
-    if layout == 'mvps':  # every MVPS keyframe is annotated
+    if layout != 'davis':  # MVPS keyframes and images are all annotated
         problems += [f'{p}: frame without a mask' for p in unannotated]
     summary = dict(
-        layout=layout, clips=stats['clips'], frames=stats['frames'],
+        layout=layout,
+        clips=stats['clips'] if layout != 'images' else None,
+        frames=stats['frames'],
         annotated_frames=stats['annotated'],
         frames_without_masks=len(unannotated),
-        one_frame_clips=stats['one_frame_clips'],
-        min_resolution=min(sizes) if sizes else None,
-        max_resolution=max(sizes) if sizes else None)
+        one_frame_clips=(stats['one_frame_clips']
+                         if layout != 'images' else None),
+        min_resolution=min(sizes, key=_area) if sizes else None,
+        max_resolution=max(sizes, key=_area) if sizes else None)
     return summary, problems
 
 
