@@ -19,3 +19,8 @@ custom_hooks = [
     dict(type='InferenceSpeedHook'),
     dict(type='PairVisualizationHook', interval=10),
 ]
+# GPU speed options (results unchanged within docs/performance.md's
+# tolerances):
+# - mixed precision: tools/train.py --amp (AmpOptimWrapper per phase)
+# - torch.compile of the train step: compile = True
+# - channels_last: custom_hooks += [dict(type='ChannelsLastHook')]

@@ -64,3 +64,18 @@ def test_inference_speed_hook_reports_fps():
     fps_model = runner.message_hub.get_info('test/fps_model')
     fps_total = runner.message_hub.get_info('test/fps_total')
     assert fps_model > 0 and fps_total > 0 and fps_model >= fps_total * 0.99
+
+
+def test_channels_last_hook_converts_model_and_inputs():
+    from mmseg_pdnet.engine.hooks import ChannelsLastHook
+    from mmseg_pdnet.models.data_preprocessors import \
+        PairedSegDataPreProcessor
+
+    model = torch.nn.Conv2d(6, 4, 3)
+    model.data_preprocessor = PairedSegDataPreProcessor()
+    ChannelsLastHook().before_run(types.SimpleNamespace(model=model))
+    assert model.weight.is_contiguous(memory_format=torch.channels_last)
+    batch = dict(inputs=[torch.zeros(6, 8, 8, dtype=torch.uint8)],
+                 data_samples=None)
+    x = model.data_preprocessor(batch, False)['inputs']
+    assert x.is_contiguous(memory_format=torch.channels_last)

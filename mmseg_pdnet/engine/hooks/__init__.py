@@ -1,5 +1,9 @@
+from .channels_last_hook import ChannelsLastHook
 from .inference_speed_hook import InferenceSpeedHook
 from .pair_visualization_hook import PairVisualizationHook
 from .save_masks_hook import SaveMasksHook
 
-__all__ = ['SaveMasksHook', 'PairVisualizationHook', 'InferenceSpeedHook']
+__all__ = [
+    'ChannelsLastHook', 'SaveMasksHook', 'PairVisualizationHook',
+    'InferenceSpeedHook'
+]

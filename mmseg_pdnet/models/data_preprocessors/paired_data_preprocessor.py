@@ -63,6 +63,8 @@ class PairedSegDataPreProcessor(SegDataPreProcessor):
             test_cfg=test_cfg)
         self.num_refs = num_refs
         self.num_frames = 1 + num_refs
+        # set by ChannelsLastHook: hand NHWC-strided inputs to the model
+        self.channels_last = False
 
     def normalize_frames(self, frames: Tensor) -> Tensor:
         """Normalise raw frames for the encoder.
@@ -143,6 +145,8 @@ class PairedSegDataPreProcessor(SegDataPreProcessor):
                     sample.set_metainfo({**pad_info})
             else:
                 inputs = torch.stack(inputs, dim=0)
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
         return dict(inputs=inputs, data_samples=data_samples)
 
     def _pad_ref_masks(self, data_samples, size) -> None:
