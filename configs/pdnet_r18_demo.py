@@ -41,7 +41,7 @@ optim_wrapper = dict(
         type='OptimWrapper',
         optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=5e-4),
         clip_grad=dict(max_norm=10.)))
-max_epochs = 2
+max_epochs = 5
 param_scheduler = [
     dict(type='PolyLR', power=0.9, eta_min=0., by_epoch=True, begin=0,
          end=max_epochs, convert_to_iter_based=True)
