@@ -13,25 +13,6 @@ model = dict(
     # meaningless (and costs time): geometric concentration + area only.
     part_loss=dict(
         loss_sem_weight=0., loss_ortho_weight=0., semantic_extractor=None))
-# Small crops keep a training iteration around a second on two CPU cores.
-crop_size = 128
-train_pipeline = [
-    dict(type='LoadPairedImages'),
-    dict(type='LoadPairedAnnotations'),
-    dict(type='PairedRandomCrop', max_drop=1 / 8),
-    dict(type='PairedRandomFlip', prob=0.5),
-    dict(type='PairedResize', scale=crop_size),
-    dict(type='PackPairedSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadPairedImages'),
-    dict(type='PairedResize', scale=crop_size),
-    dict(type='LoadPairedAnnotations', with_ref=False),
-    dict(type='PackPairedSegInputs'),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
 # Video-only training (no image set). From random init the network needs a
 # much larger lr than the paper's fine-tuning lr, the same everywhere.
 optim_wrapper = dict(

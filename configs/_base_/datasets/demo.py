@@ -1,8 +1,9 @@
 # The bundled synthetic demo clips (tools/make_demo_data.py --out data/demo),
-# in the MVPS layout, at a CPU-friendly size.
+# in the MVPS layout, at a CPU-friendly size: 128x128 crops keep a
+# training iteration of PDNet-R18 (batch 4) around half a second on 2 cores.
 _base_ = './mvps.py'
 data_root = 'data/demo'
-crop_size = 160
+crop_size = 128
 train_pipeline = [
     dict(type='LoadPairedImages'),
     dict(type='LoadPairedAnnotations'),
