@@ -14,11 +14,13 @@ name ``builtins.getattr`` (``add_safe_globals`` accepts a ``(function,
 and refuses everything else.
 """
 import builtins
+import pickle
 from typing import Any
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
 HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
 
@@ -40,7 +42,6 @@ def history_buffer_getattr(obj: Any, name: str, *default: Any) -> Any:
     """
     if obj is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:
         return builtins.getattr(HistoryBuffer, name)
-    import pickle
     raise pickle.UnpicklingError(
         f'refusing getattr({getattr(obj, "__name__", type(obj).__name__)!s},'
         f' {name!r}) in a checkpoint: only HistoryBuffer statistics '
@@ -53,7 +54,9 @@ def _numpy_globals() -> list:
         multiarray.multiarray._reconstruct, multiarray.multiarray.scalar,
         np.ndarray, np.dtype
     ]
-    # numpy >= 1.25 pickles dtypes through their classes (np.dtypes.*)
+    # np.dtype(...) rebuilds an instance of its numpy >= 1.25 class
+    # (np.dtypes.Float64DType, ...), and torch's BUILD step only sets the
+    # state of allow-listed types. The classes are inert: they run no code.
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
         safe += [
@@ -61,6 +64,31 @@ def _numpy_globals() -> list:
             if n.endswith('DType') and isinstance(getattr(dtypes, n), type)
         ]
     return safe
+
+
+def load_from_local_checked(filename: str, map_location=None) -> dict:
+    """MMEngine's local checkpoint loader, naming the file when it refuses.
+
+    Args:
+        filename (str): Local checkpoint path.
+        map_location (str, optional): Same as :func:`torch.load`.
+
+    Returns:
+        dict: The loaded checkpoint.
+
+    Raises:
+        pickle.UnpicklingError: when the file holds a global outside the
+            allow-list (e.g. a pickled ``os.system`` call); nothing from it
+            was executed.
+    """
+    try:
+        return load_from_local(filename, map_location)
+    except pickle.UnpicklingError as err:
+        raise pickle.UnpicklingError(
+            f'refusing to load checkpoint {filename}: it holds objects that '
+            'MMEngine checkpoints do not contain (possibly code to run); '
+            'nothing from it was executed. Only load it with '
+            f'weights_only=False if you trust its source.\n{err}') from err
 
 
 def register_safe_checkpoint_globals() -> bool:
@@ -82,5 +110,8 @@ def register_safe_checkpoint_globals() -> bool:
             (history_buffer_getattr, 'builtins.getattr'),
             (history_buffer_getattr, '__builtin__.getattr'),
         ])
+        # local paths ('' prefix): same loading, errors name the file
+        CheckpointLoader.register_scheme(
+            prefixes='', loader=load_from_local_checked, force=True)
         _registered = True
     return True

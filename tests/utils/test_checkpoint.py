@@ -2,6 +2,8 @@
 import io
 import os
 import pickle
+import struct
+import zipfile
 
 import pytest
 import torch
@@ -103,8 +105,52 @@ def test_malicious_checkpoint_is_refused(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'meta': _SystemCall(marker)}, path)
-    with pytest.raises(pickle.UnpicklingError, match='Weights only load'):
+    with pytest.raises(pickle.UnpicklingError) as err:
         load_checkpoint(nn.Conv2d(1, 1, 1), str(path), map_location='cpu')
+    assert f'refusing to load checkpoint {path}' in str(err.value)
+    assert 'system' in str(err.value)  # torch names the refused global
+    assert not marker.exists()
+    # plain torch.load refuses it as well
+    with pytest.raises(pickle.UnpicklingError, match='Weights only load'):
+        torch.load(path, map_location='cpu')
+    assert not marker.exists()
+
+
+def save_raw_pickle(path, payload):
+    """Write a torch zip checkpoint whose data.pkl is ``payload``."""
+    torch.save({}, path)
+    with zipfile.ZipFile(path) as src:
+        entries = {n: src.read(n) for n in src.namelist()}
+    name = next(n for n in entries if n.endswith('/data.pkl'))
+    entries[name] = payload
+    with zipfile.ZipFile(path, 'w') as dst:
+        for n, data in entries.items():
+            dst.writestr(n, data)
+
+
+def _str(text):
+    """Pickle opcode BINUNICODE (the string ops torch's unpickler reads)."""
+    return b'X' + struct.pack('<I', len(text)) + text.encode()
+
+
+@pytest.mark.parametrize('payload,refused', [
+    # getattr(__import__('os'), 'system')('touch <marker>')
+    (b'cbuiltins\ngetattr\n(cbuiltins\n__import__\n(' + _str('os') +
+     b'tR' + _str('system') + b'tR({cmd}tR.', '__import__'),
+    # getattr(HistoryBuffer, '__init__')(...): the allow-listed name,
+    # another attribute
+    (b'cbuiltins\ngetattr\n(cmmengine.logging.history_buffer\n'
+     b'HistoryBuffer\n' + _str('__init__') + b'tR({cmd}tR.',
+     'refusing getattr'),
+])
+def test_getattr_payloads_are_refused(tmp_path, payload, refused):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil_getattr.pth'
+    save_raw_pickle(path, payload.replace(b'{cmd}', _str(f'touch {marker}')))
+    with pytest.raises(pickle.UnpicklingError) as err:
+        load_checkpoint(nn.Conv2d(1, 1, 1), str(path), map_location='cpu')
+    assert f'refusing to load checkpoint {path}' in str(err.value)
+    assert refused in str(err.value)
     assert not marker.exists()
 
 
