@@ -89,6 +89,35 @@ def test_part_decoupling_loss_terms_and_switches():
         PartDecouplingLoss(num_parts=3, semantic_extractor=None)
 
 
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_losses_compute_in_float32_from_amp_outputs(dtype):
+    """Under AMP the network's outputs are fp16/bf16. At 480x480 a part's
+    area (here up to ~180,000) overflows fp16 and bf16 cannot tell the
+    concentration loss's coordinates apart, so every loss computes in
+    float32: the same rounded inputs give the float32 result."""
+    parts = torch.randn(2, 5, 480, 480).softmax(dim=1)
+    parts[:, 0] += 0.5  # one large part
+    parts = parts.to(dtype)
+    for loss in (GeometricConcentrationLoss(), AreaVarianceLoss()):
+        out = loss(parts)
+        assert out.dtype == torch.float32 and torch.isfinite(out)
+        assert out == loss(parts.float())
+    part_logits = torch.randn(2, 5, 30, 30).to(dtype)
+    sal_logit = torch.randn(2, 1, 30, 30).to(dtype)
+    gt = (torch.rand(2, 1, 480, 480) > 0.3).float()
+    part_loss = PartDecouplingLoss(num_parts=5, feat_channels=8,
+                                   semantic_extractor=None,
+                                   loss_sem_weight=0)
+    out = part_loss(part_logits, sal_logit, gt, None)
+    ref = part_loss(part_logits.float(), sal_logit.float(), gt, None)
+    for key in ('loss_geo', 'loss_area'):
+        assert out[key].dtype == torch.float32 and torch.isfinite(out[key])
+        assert out[key] == ref[key], key
+    seg = PDSegLoss()(sal_logit, gt)
+    assert seg.dtype == torch.float32
+    assert seg == PDSegLoss()(sal_logit.float(), gt)
+
+
 def test_part_decoupling_loss_authors_vs_paper_weighting():
     torch.manual_seed(1)
     args = (torch.randn(1, 3, 4, 4), torch.randn(1, 1, 4, 4),

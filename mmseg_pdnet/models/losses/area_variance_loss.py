@@ -2,6 +2,8 @@
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from .precision import at_least_float32
+
 
 @MODELS.register_module()
 class AreaVarianceLoss(nn.Module):
@@ -29,11 +31,12 @@ class AreaVarianceLoss(nn.Module):
             parts (Tensor): part masks X ``(B, p, H, W)`` with p >= 2.
 
         Returns:
-            Tensor: scalar loss.
+            Tensor: scalar loss (float32 or wider, also under AMP).
         """
         if parts.shape[1] < 2:
             raise ValueError('the area variance loss needs at least 2 parts, '
                              f'got {parts.shape[1]}')
+        parts, = at_least_float32(parts)
         area = parts.sum(dim=(2, 3))  # (B, p), eq. (4)
         area = area / area.norm(dim=1, keepdim=True).clamp_min(self.eps)
         return self.loss_weight * area.var(dim=1, unbiased=True).mean()

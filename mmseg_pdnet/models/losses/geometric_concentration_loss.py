@@ -3,6 +3,8 @@ import torch
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from .precision import at_least_float32
+
 
 @MODELS.register_module()
 class GeometricConcentrationLoss(nn.Module):
@@ -31,8 +33,9 @@ class GeometricConcentrationLoss(nn.Module):
             parts (Tensor): part masks X ``(B, p, H, W)``, non-negative.
 
         Returns:
-            Tensor: scalar loss.
+            Tensor: scalar loss (float32 or wider, also under AMP).
         """
+        parts, = at_least_float32(parts)
         _, _, h, w = parts.shape
         gy = torch.arange(h, device=parts.device, dtype=parts.dtype) / h * 2 - 1
         gx = torch.arange(w, device=parts.device, dtype=parts.dtype) / w * 2 - 1

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from .area_variance_loss import AreaVarianceLoss
 from .geometric_concentration_loss import GeometricConcentrationLoss
 from .orthonormal_loss import OrthonormalLoss
+from .precision import at_least_float32
 from .semantic_consistency_loss import SemanticConsistencyLoss
 
 
@@ -127,6 +128,8 @@ class PartDecouplingLoss(nn.Module):
             ``loss_area`` (only the terms switched on), weighted so that
             their sum is the frame's total part loss.
         """
+        # float32 also under AMP: full-resolution sums (precision.py)
+        part_logits, sal_logit = at_least_float32(part_logits, sal_logit)
         size = gt.shape[-2:]
         probs = F.interpolate(part_logits, size=size, mode='bilinear',
                               align_corners=True).softmax(dim=1)

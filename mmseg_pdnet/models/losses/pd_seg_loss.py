@@ -3,6 +3,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from .precision import at_least_float32
 from .sigmoid_l1_loss import SigmoidL1Loss
 from .weighted_bce_loss import WeightedBCELoss
 
@@ -45,6 +46,7 @@ class PDSegLoss(nn.Module):
         Returns:
             Tensor: scalar loss.
         """
+        logit, = at_least_float32(logit)  # full-frame means (precision.py)
         if logit.shape[-2:] != target.shape[-2:]:
             logit = F.interpolate(logit, size=target.shape[-2:],
                                   mode='bilinear', align_corners=True)

@@ -4,6 +4,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from .precision import at_least_float32
+
 
 def _upsample(x: Tensor, size) -> Tensor:
     return F.interpolate(x, size=size, mode='bilinear', align_corners=True)
@@ -65,10 +67,8 @@ class SemanticConsistencyLoss(nn.Module):
                              f'{feats.shape[1]}), got {tuple(basis.shape)}')
         # float32 even under AMP: the lean form subtracts large per-pixel
         # terms, which fp16 / bf16 cannot resolve
-        dtype = torch.promote_types(parts.dtype, torch.float32)
         with torch.autocast(parts.device.type, enabled=False):
-            return self._loss(*(t.to(dtype)
-                                for t in (parts, feats, mask, basis)))
+            return self._loss(*at_least_float32(parts, feats, mask, basis))
 
     def _loss(self, parts: Tensor, feats: Tensor, mask: Tensor,
               basis: Tensor) -> Tensor:
