@@ -91,6 +91,7 @@ class PairedSegDataPreProcessor(SegDataPreProcessor):
             grouped = (grouped - self.mean) / self.std
         return grouped.reshape(shape)
 
+    @torch.compiler.disable
     def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
         """Normalise, pad and stack a batch of frame pairs.
 
