@@ -3,7 +3,7 @@
 #
 # Idempotent: every step is skipped when its result is already present.
 # mmcv 2.1.0 has no wheel for torch 2.13 / Python 3.11, so it is compiled from
-# source once (~6 min on 2 cores) into a wheel cache outside the clone
+# source once (6-22 min on 2 cores) into a wheel cache outside the clone
 # ($PDNET_WHEEL_CACHE, default ~/.cache/mmseg-pdnet/wheels) and installed from
 # there afterwards, so fresh clones and CI on the same machine reuse it.
 set -euo pipefail
@@ -40,7 +40,7 @@ fi
 if ! "${PY}" -c "import mmcv.ops" 2>/dev/null; then
     mkdir -p "${WHEELS}"
     if ! ls "${WHEELS}"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-        log "compiling mmcv==2.1.0 with ops into ${WHEELS} (about 6 minutes on 2 cores)"
+        log "compiling mmcv==2.1.0 with ops into ${WHEELS} (6 to 22 minutes on 2 cores)"
         MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" "${PIP[@]}" wheel -q --no-build-isolation \
             --no-deps --no-binary mmcv -w "${WHEELS}" "mmcv==2.1.0"
     fi

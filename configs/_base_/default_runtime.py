@@ -21,6 +21,10 @@ custom_hooks = [
 ]
 # GPU speed options (results unchanged within docs/performance.md's
 # tolerances):
-# - mixed precision: tools/train.py --amp (AmpOptimWrapper per phase)
-# - torch.compile of the train step: compile = True
+# - mixed precision: tools/train.py --amp (AmpOptimWrapper per phase; the
+#   losses compute in float32)
+# - torch.compile of the train step: compile = True (or a dict of
+#   torch.compile arguments, e.g. compile = dict(mode='max-autotune'));
+#   the data preprocessor stays eager, the first iterations of each phase
+#   compile
 # - channels_last: custom_hooks += [dict(type='ChannelsLastHook')]
