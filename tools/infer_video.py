@@ -40,6 +40,13 @@ def parse_args(argv=None):
                         '<out>_parts.mp4')
     parser.add_argument('--camera', type=int, help='webcam index')
     parser.add_argument('--device', default=None, help='cpu, cuda, cuda:1')
+    parser.add_argument('--amp', nargs='?', const=True, default=False,
+                        choices=(True, 'fp16', 'bf16'),
+                        help='mixed precision: --amp (fp16 on CUDA, bf16 on '
+                        'CPU), --amp fp16 or --amp bf16')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='channels_last memory format (with --amp on '
+                        'CUDA)')
     parser.add_argument('--png', action='store_true',
                         help='write a PNG sequence instead of an MP4')
     parser.add_argument('--refresh-every', type=int,
@@ -92,7 +99,8 @@ def run(args):
     inferencer = VideoPortraitInferencer(
         config, checkpoint, device=args.device, input_size=args.input_size,
         refresh_every=args.refresh_every,
-        scene_cut_threshold=args.scene_cut_threshold)
+        scene_cut_threshold=args.scene_cut_threshold, amp=args.amp,
+        channels_last=args.channels_last)
     frames, total, fps = open_source(source)  # fails early on bad input
     if args.max_frames:
         total = min(total or args.max_frames, args.max_frames)

@@ -120,7 +120,16 @@ class VideoPortraitInferencer:
         refresh_every (int, optional): Renew the reference every N frames.
         scene_cut_threshold (float, optional): Renew on a scene cut.
         threshold (float): Mask threshold on the probability. Default 0.5.
+        amp (bool | str): Run the network under ``torch.autocast``:
+            ``'fp16'``, ``'bf16'``, True (fp16 on CUDA, bf16 elsewhere) or
+            False (float32, the default). Probabilities stay within
+            docs/performance.md's AMP tolerance of float32.
+        channels_last (bool): Weights and frames in
+            ``torch.channels_last`` (faster convolutions with AMP on
+            CUDA). Defaults to False.
     """
+
+    AMP_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
 
     def __init__(self,
                  model: Union[str, Config, nn.Module],
@@ -129,11 +138,17 @@ class VideoPortraitInferencer:
                  input_size: Optional[Tuple[int, int]] = None,
                  refresh_every: Optional[int] = None,
                  scene_cut_threshold: Optional[float] = None,
-                 threshold: float = 0.5):
+                 threshold: float = 0.5,
+                 amp: Union[bool, str] = False,
+                 channels_last: bool = False):
         net, cfg = _load_model(model, checkpoint)
         device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
         self.device = torch.device(device)
         self.model = net.to(self.device).eval()
+        self.amp_dtype = self._amp_dtype(amp, self.device)
+        self.memory_format = torch.channels_last if channels_last \
+            else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)
         if not hasattr(self.model, 'encode_reference'):
             raise TypeError('VideoPortraitInferencer needs a PDNet model '
                             '(encode_reference / forward_target)')
@@ -147,6 +162,23 @@ class VideoPortraitInferencer:
         self.refresh_every = refresh_every
         self.scene_cut_threshold = scene_cut_threshold
         self.threshold = threshold
+
+    @classmethod
+    def _amp_dtype(cls, amp: Union[bool, str],
+                   device: torch.device) -> Optional[torch.dtype]:
+        if amp is False or amp is None:
+            return None
+        if amp is True:
+            return torch.float16 if device.type == 'cuda' \
+                else torch.bfloat16
+        if amp not in cls.AMP_DTYPES:
+            raise ValueError(f"amp must be True, False, 'fp16' or 'bf16', "
+                             f'got {amp!r}')
+        return cls.AMP_DTYPES[amp]
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype,
+                              enabled=self.amp_dtype is not None)
 
     @staticmethod
     def _cfg_size(cfg: Optional[Config]) -> Tuple[int, int]:
@@ -163,7 +195,8 @@ class VideoPortraitInferencer:
         h, w = self.input_size
         x = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
         x = torch.from_numpy(x.transpose(2, 0, 1).copy())[None]
-        return self.model.data_preprocessor.normalize_frames(x)
+        x = self.model.data_preprocessor.normalize_frames(x)
+        return x.contiguous(memory_format=self.memory_format)
 
     @staticmethod
     def _thumbnail(frame: np.ndarray) -> np.ndarray:
@@ -205,12 +238,13 @@ class VideoPortraitInferencer:
                 self.refresh_every is not None
                 and since_ref >= self.refresh_every) or (
                     prev is not None and self.is_scene_cut(prev, frame))
-            if renew:
-                cache, since_ref = self.model.encode_reference(x), 0
-            out = self.model.forward_target(x, cache)
+            with self._autocast():
+                if renew:
+                    cache, since_ref = self.model.encode_reference(x), 0
+                out = self.model.forward_target(x, cache)
             since_ref += 1
             prev = frame
-            prob = out['seg_logit'].sigmoid()[0, 0].float().cpu().numpy()
+            prob = out['seg_logit'].float().sigmoid()[0, 0].cpu().numpy()
             prob = cv2.resize(prob, (size[1], size[0]),
                               interpolation=cv2.INTER_LINEAR)
             parts = None

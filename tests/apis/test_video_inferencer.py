@@ -45,6 +45,40 @@ def test_cached_reference_equals_paired_forward(inferencer):
         assert np.abs(prob - res.prob).max() <= 1e-5
 
 
+@pytest.mark.parametrize('amp', ['bf16', 'fp16'])
+def test_amp_and_channels_last_stay_within_tolerance(tiny_model_files,
+                                                     inferencer, amp):
+    """AMP moves the probabilities by less than docs/performance.md's 0.1;
+    channels_last alone by float rounding only."""
+    cfg, ckpt = tiny_model_files
+    clip = frames(4)
+    fp32 = [r.prob for r in inferencer(clip)]
+    fast = VideoPortraitInferencer(cfg, ckpt, device='cpu', amp=amp,
+                                   channels_last=True)
+    assert fast.amp_dtype == {'bf16': torch.bfloat16,
+                              'fp16': torch.float16}[amp]
+    conv = fast.model.backbone.backbone.conv1
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    dtypes = []
+    conv.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    for res, ref in zip(fast(clip), fp32):
+        assert res.prob.dtype == np.float32
+        assert np.abs(res.prob - ref).max() < 0.1
+    assert set(dtypes) == {fast.amp_dtype}  # autocast really ran
+    layout_only = VideoPortraitInferencer(cfg, ckpt, device='cpu',
+                                          channels_last=True)
+    for res, ref in zip(layout_only(clip), fp32):
+        assert np.abs(res.prob - ref).max() <= 1e-5
+
+
+def test_amp_option_is_checked(tiny_model_files):
+    cfg, ckpt = tiny_model_files
+    assert VideoPortraitInferencer(cfg, ckpt, device='cpu',
+                                   amp=True).amp_dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="amp must be True, False, 'fp16'"):
+        VideoPortraitInferencer(cfg, ckpt, device='cpu', amp='fp8')
+
+
 def test_reference_encoded_once_unless_refreshed(inferencer, monkeypatch):
     calls = []
     original = inferencer.model.encode_reference

@@ -58,6 +58,20 @@ def test_png_sequence_of_masks(infer, tmp_path):
     assert set(np.unique(cv2.imread(str(pngs[0])))) <= {0, 255}
 
 
+@pytest.mark.parametrize('amp', [[], ['bf16']])
+def test_amp_and_channels_last_flags(infer, load_tool, carphone,  # noqa: F811
+                                     tmp_path, amp):
+    out = tmp_path / 'amp.mp4'
+    code, io = infer('--out', out, '--max-frames', 3, '--channels-last',
+                     '--amp', *amp, source=carphone)
+    assert code == 0, io.err
+    assert count_frames(out) == (3, (144, 176))
+    tool = load_tool('infer_video.py')
+    with pytest.raises(SystemExit):
+        tool.parse_args(['in.mp4', 'cfg.py', 'ckpt.pth', '--out', 'o.mp4',
+                         '--amp', 'fp8'])
+
+
 def assert_failed_cleanly(code, io, out, message):
     assert code == 1
     assert message in io.err and 'no output written' in io.err
