@@ -76,6 +76,26 @@ def test_benchmark_amp_and_channels_last_options(bench, tmp_path):
     assert 0 <= modes['streaming']['max_abs_prob_diff_vs_fp32'] < 0.1
 
 
+def test_benchmark_compile_option_traces_the_timed_callables(bench,
+                                                             tmp_path):
+    """--compile-backend eager: dynamo traces the three timed callables
+    (no code generation, so it is quick) and the result is unchanged."""
+    _, result = run(bench, tmp_path, '--compile-backend', 'eager',
+                    '--skip-train')
+    settings = result['settings']
+    assert settings['compile'] is True
+    assert (settings['compile_backend'], settings['compile_mode']) == \
+        ('eager', 'default')
+    modes = result['inference']['modes']
+    assert modes['paired']['max_abs_prob_diff_vs_fp32'] <= 1e-6
+    assert modes['streaming']['max_abs_prob_diff_vs_fp32'] <= 1e-5
+    with pytest.raises(SystemExit):  # CUDA graphs need inductor
+        bench.parse_args([CONFIG, '--compile-backend', 'eager',
+                          '--compile-mode', 'reduce-overhead'])
+    args = bench.parse_args([CONFIG, '--compile-mode', 'max-autotune'])
+    assert args.compile and args.compile_backend == 'inductor'
+
+
 def test_benchmark_baseline_shares_the_backbone_settings(bench):
     from mmengine.config import Config
     cfg = bench.load_pdnet_config(CONFIG, {

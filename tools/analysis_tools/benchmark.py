@@ -71,6 +71,8 @@ from torch.utils.flop_counter import FlopCounterMode
 # fpn_r50.py) and an FCN head with two 3x3 convs on the stride-4 FPN level.
 BASELINE_FPN_CHANNELS = 256
 BASELINE_HEAD_CHANNELS = 128
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
+                 'max-autotune-no-cudagraphs')
 
 
 def parse_args(argv=None):
@@ -97,6 +99,15 @@ def parse_args(argv=None):
                         'inputs')
     parser.add_argument('--compile', action='store_true',
                         help='torch.compile the timed callables')
+    parser.add_argument('--compile-mode', choices=COMPILE_MODES,
+                        default=None,
+                        help='torch.compile mode (implies --compile); '
+                        'reduce-overhead replays CUDA graphs, which matters '
+                        'at batch 1 on a GPU')
+    parser.add_argument('--compile-backend', default=None,
+                        help='torch.compile backend (implies --compile; '
+                        'default inductor; eager / aot_eager to check '
+                        'tracing without code generation)')
     parser.add_argument('--warmup', type=int, default=2,
                         help='untimed calls before timing')
     parser.add_argument('--repeats', type=int, default=10,
@@ -127,6 +138,16 @@ def parse_args(argv=None):
         parser.error('--device cuda but torch.cuda.is_available() is False')
     if args.amp_dtype is None:
         args.amp_dtype = 'fp16' if args.device == 'cuda' else 'bf16'
+    if args.compile_mode is not None or args.compile_backend is not None:
+        args.compile = True
+    if args.compile:
+        args.compile_mode = args.compile_mode or 'default'
+        args.compile_backend = args.compile_backend or 'inductor'
+        if args.compile_backend != 'inductor' and \
+                args.compile_mode != 'default':
+            parser.error(f'--compile-mode {args.compile_mode} needs the '
+                         f'inductor backend, got --compile-backend '
+                         f'{args.compile_backend}')
     return args
 
 
@@ -315,7 +336,11 @@ def prepare(model, args):
 
 
 def maybe_compile(fn: Callable, args) -> Callable:
-    return torch.compile(fn) if args.compile else fn
+    if not args.compile:
+        return fn
+    if args.compile_backend == 'inductor':
+        return torch.compile(fn, mode=args.compile_mode)
+    return torch.compile(fn, backend=args.compile_backend)
 
 
 def as_input(x: torch.Tensor, args) -> torch.Tensor:
@@ -529,13 +554,17 @@ def run(args) -> dict:
             device=args.device, size=args.size, batch=args.batch,
             amp=args.amp, amp_dtype=args.amp_dtype if args.amp else None,
             channels_last=args.channels_last, compile=args.compile,
+            compile_mode=args.compile_mode,
+            compile_backend=args.compile_backend,
             warmup=args.warmup, repeats=args.repeats,
             cfg_options=args.cfg_options,
             baseline=dict(fpn_channels=BASELINE_FPN_CHANNELS,
                           head_channels=BASELINE_HEAD_CHANNELS)))
     print(f'device: {result["device"]}; {args.size}x{args.size}, batch '
           f'{args.batch}, amp {result["settings"]["amp_dtype"]}, '
-          f'channels_last {args.channels_last}, compile {args.compile}; '
+          f'channels_last {args.channels_last}, compile {args.compile}'
+          + (f' ({args.compile_backend}, mode {args.compile_mode})'
+             if args.compile else '') + '; '
           f'load average {result["load_avg_start"]}', flush=True)
     result['inference'] = bench_inference(cfg, args)
     if not args.skip_train:
