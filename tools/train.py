@@ -10,6 +10,7 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.device import get_device
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
@@ -40,14 +41,18 @@ def parse_args(argv=None):
     return args
 
 
-def enable_amp(cfg: Config) -> None:
-    """Switch every optim wrapper (one, or a dict per phase) to AMP."""
+def optim_wrappers(cfg: Config) -> list:
+    """The optim wrapper config(s): one, or one per phase."""
     wrapper = cfg.optim_wrapper
     if 'optimizer' in wrapper:
-        wrappers = [wrapper]
-    else:  # one wrapper per phase (PhaseOptimWrapperConstructor)
-        wrappers = [w for k, w in wrapper.items() if k != 'constructor']
-    for w in wrappers:
+        return [wrapper]
+    # one wrapper per phase (PhaseOptimWrapperConstructor)
+    return [w for k, w in wrapper.items() if k != 'constructor']
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch every optim wrapper (one, or a dict per phase) to AMP."""
+    for w in optim_wrappers(cfg):
         if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             print_log('AMP training is already enabled in your config.',
                       logger='current', level=logging.WARNING)
@@ -57,6 +62,25 @@ def enable_amp(cfg: Config) -> None:
                              f'got {w.get("type")}')
         w['type'] = 'AmpOptimWrapper'
         w['loss_scale'] = 'dynamic'
+
+
+def disable_amp(cfg: Config) -> None:
+    """Train an AMP config in float32, with a warning.
+
+    MMEngine's AmpOptimWrapper refuses to run without a GPU (or NPU, MLU,
+    MUSA); the paper recipe asks for AMP, and on a CPU-only machine it
+    still trains, in float32.
+    """
+    amp = [w for w in optim_wrappers(cfg)
+           if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper']
+    for w in amp:
+        w['type'] = 'OptimWrapper'
+        for key in ('loss_scale', 'dtype', 'use_fsdp'):
+            w.pop(key, None)
+    if amp:
+        print_log('No GPU: the config asks for AmpOptimWrapper, which needs '
+                  'one; training in float32 (OptimWrapper) instead.',
+                  logger='current', level=logging.WARNING)
 
 
 def build_cfg(args) -> Config:
@@ -70,7 +94,12 @@ def build_cfg(args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
+        if get_device() == 'cpu':
+            raise ValueError('--amp needs a GPU (MMEngine\'s '
+                             'AmpOptimWrapper); none is available')
         enable_amp(cfg)
+    elif get_device() == 'cpu':
+        disable_amp(cfg)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -84,7 +113,10 @@ def build_cfg(args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = build_cfg(args)
+    try:
+        cfg = build_cfg(args)
+    except ValueError as e:
+        raise SystemExit(f'train.py: error: {e}')
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -1,4 +1,5 @@
 """tools/train.py and tools/test.py end to end on tiny synthetic clips."""
+import logging
 import os
 import os.path as osp
 
@@ -85,15 +86,15 @@ def test_resume_flag_continues_from_last_checkpoint(tmp_path, load_tool):
     assert ckpt['meta']['iter'] == 4 and ckpt['meta']['epoch'] == 2
 
 
-def test_amp_flag_trains_both_phases_under_autocast(tmp_path, load_tool,
-                                                    monkeypatch):
-    """``--amp`` gives each phase an AmpOptimWrapper, and the train steps
-    of both phases run under autocast (bfloat16 on CPU).
+def test_amp_trains_both_phases_under_autocast(tmp_path, load_tool,
+                                               monkeypatch):
+    """``enable_amp`` (``--amp``) gives each phase an AmpOptimWrapper, and
+    the train steps of both phases run under autocast (bfloat16 on CPU).
 
-    MMEngine's AmpOptimWrapper refuses to be built without a GPU; the guard
-    is lifted here so that our loop, constructor and losses run the AMP
-    code path on CPU. Its GradScaler disables itself without CUDA (bfloat16
-    needs no loss scaling).
+    MMEngine's AmpOptimWrapper refuses to be built without a GPU, and so
+    does ``--amp``; the guard is lifted here so that our loop, constructor
+    and losses run the AMP code path on CPU. Its GradScaler disables itself
+    without CUDA (bfloat16 needs no loss scaling).
     """
     from mmengine.hooks import Hook
     from mmengine.optim import AmpOptimWrapper
@@ -106,8 +107,10 @@ def test_amp_flag_trains_both_phases_under_autocast(tmp_path, load_tool,
     cfg = write_tiny_config(str(tmp_path / 'tiny.py'), data, epochs=1,
                             batch=2, image_root=images)
     train = load_tool('train.py')
-    runner = Runner.from_cfg(train.build_cfg(train.parse_args(
-        [cfg, '--work-dir', str(tmp_path / 'work'), '--amp'])))
+    runner_cfg = train.build_cfg(train.parse_args(
+        [cfg, '--work-dir', str(tmp_path / 'work')]))
+    train.enable_amp(runner_cfg)
+    runner = Runner.from_cfg(runner_cfg)
     seen = []
 
     class Record(Hook):
@@ -132,6 +135,32 @@ def test_amp_flag_trains_both_phases_under_autocast(tmp_path, load_tool,
     for phase, dtype, outputs in seen:
         assert dtype == torch.bfloat16, phase
         assert all(np.isfinite(v) for v in outputs.values()), outputs
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='a CPU-only check')
+def test_amp_without_gpu(tmp_path, load_tool):
+    """The paper recipe's AMP config trains in float32 on a CPU-only
+    machine (with a warning); ``--amp`` there is a clear error."""
+    from mmengine.logging import MMLogger
+    train = load_tool('train.py')
+    logger = MMLogger.get_current_instance()
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        cfg = train.build_cfg(train.parse_args(
+            ['configs/pdnet_r50_mvps.py', '--work-dir', str(tmp_path)]))
+    finally:
+        logger.removeHandler(handler)
+    for phase in ('video', 'image'):
+        wrapper = cfg.optim_wrapper[phase]
+        assert wrapper['type'] == 'OptimWrapper' and \
+            'loss_scale' not in wrapper
+    assert any('training in float32' in m for m in messages), messages
+    with pytest.raises(SystemExit, match='--amp needs a GPU'):
+        train.main(['configs/pdnet_r50_mvps.py', '--work-dir',
+                    str(tmp_path), '--amp'])
 
 
 def test_amp_flag_keeps_an_amp_config_and_refuses_other_wrappers(
