@@ -146,9 +146,10 @@ class VideoPortraitInferencer:
         self.device = torch.device(device)
         self.model = net.to(self.device).eval()
         self.amp_dtype = self._amp_dtype(amp, self.device)
-        self.memory_format = torch.channels_last if channels_last \
-            else torch.contiguous_format
-        self.model.to(memory_format=self.memory_format)
+        self.memory_format = torch.contiguous_format
+        if channels_last:  # a model passed in is left as it is otherwise
+            self.memory_format = torch.channels_last
+            self.model.to(memory_format=self.memory_format)
         if not hasattr(self.model, 'encode_reference'):
             raise TypeError('VideoPortraitInferencer needs a PDNet model '
                             '(encode_reference / forward_target)')
