@@ -6,21 +6,29 @@ same code as ``JFMetric`` (mmseg_pdnet/evaluation). Every annotated frame
 needs a prediction (a missing one is an error naming the file);
 predictions of unannotated frames are ignored. Predictions may be 0/1 or
 0/255 masks, probability maps (0..255, foreground when >= 128) or palette
-PNGs (index > 0); see ``--pred-format``. The ground truth's nonzero pixels
-are foreground (0/255 masks, DAVIS palette PNGs).
+PNGs (index > 0); see ``--pred-format``. ``--pred-format mvps`` scores
+``round(255 p)`` maps as the PDNet authors did (their result PNGs, written
+by ``tools/test.py --out DIR --out-prob``, read by the MVPS evaluation
+code: any nonzero pixel is foreground, i.e. p > 1/510). The binarisation
+used is always printed and stored in the JSON. The ground truth's nonzero
+pixels are foreground (0/255 masks, DAVIS palette PNGs).
 
 Example:
     python tools/eval_masks.py --gt-root data/mvps/Annotations/480p \
         --pred-root work_dirs/pdnet/masks \
-        --split data/mvps/ImageSets/test.txt \
+        --split data/mvps/ImageSets/val.txt \
         --categories data/mvps/ImageSets/categories.txt \
         --json results.json --csv results.csv
+    # the authors' protocol (the paper's numbers) on round(255 p) maps
+    python tools/eval_masks.py --gt-root data/mvps/Annotations/480p \
+        --pred-root work_dirs/pdnet/masks_prob --pred-format mvps \
+        --split data/mvps/ImageSets/val.txt
 """
 import argparse
 import sys
 
-from mmseg_pdnet.evaluation import evaluate_folders, format_table
-from mmseg_pdnet.evaluation.mask_folders import PRED_FORMATS
+from mmseg_pdnet.evaluation import (PRED_FORMATS, evaluate_folders,
+                                    format_table)
 from mmseg_pdnet.evaluation.metrics.jf_summary import write_summary
 
 
@@ -42,8 +50,11 @@ def parse_args(argv=None):
                         'each sequence (DAVIS/MVPS drop them)')
     parser.add_argument('--pred-format', choices=PRED_FORMATS, default='auto',
                         help='binary: nonzero is foreground; prob: >= 128 is '
-                        'foreground; auto (default): binary when a PNG\'s '
-                        'maximum is <= 1, else prob')
+                        'foreground (p >= 0.5, DAVIS-style); mvps: nonzero is '
+                        'foreground, as the MVPS evaluation code reads the '
+                        'authors\' round(255 p) result PNGs (p > 1/510); '
+                        'auto (default): binary when a PNG\'s maximum is '
+                        '<= 1, else prob. Palette PNGs: index > 0 always')
     parser.add_argument('--json', help='write the results (fractions) here')
     parser.add_argument('--csv', help='write the tables (fractions) here')
     return parser.parse_args(argv)
@@ -80,6 +91,7 @@ def main(argv=None):
         print(f'eval_masks: error: {e}', file=sys.stderr)
         return 1
     print(format_table(summary))
+    print(f'binarisation: {summary["binarisation"]}')
     print(f'J&F {100 * summary["J&F"]:.1f}  J {100 * summary["J"]["mean"]:.1f}'
           f'  F {100 * summary["F"]["mean"]:.1f}  stability '
           f'{100 * summary["stability"]:.1f}  '

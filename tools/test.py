@@ -1,9 +1,18 @@
 #!/usr/bin/env python
 """Test (evaluate) a PDNet checkpoint with the MMEngine runner.
 
+The J&F tables come from the config's ``test_evaluator`` (``JFMetric``);
+with ``extra_thresholds=['authors']`` one pass reports both protocols of
+docs/evaluation.md: the DAVIS-style ``p >= 0.5`` (``J&F``, ``J_mean``, ...)
+and the PDNet authors' ``round(255 p) >= 1`` (``authors/J&F``, ...). Other
+configs: ``--cfg-options "test_evaluator.extra_thresholds=['authors']"``.
+
 Example:
     python tools/test.py configs/pdnet_r18_demo.py work_dirs/demo/epoch_6.pth \
-        --out work_dirs/demo/masks
+        --out work_dirs/demo/masks --out-prob
+    # the authors' protocol on their result PNGs
+    python tools/eval_masks.py --gt-root data/demo/Annotations/480p \
+        --pred-root work_dirs/demo/masks_prob --pred-format mvps
 """
 import argparse
 import os
@@ -22,11 +31,16 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and results')
     parser.add_argument(
-        '--out', help='write binarised masks as DIR/<seq>/<frame>.png')
+        '--out', help='write binarised masks (the model\'s pred_sem_seg, '
+        '0/255) as DIR/<seq>/<frame>.png')
     parser.add_argument(
         '--out-prob', action='store_true',
-        help='with --out, also write probability maps (0..255) to '
-        'DIR_prob/<seq>/<frame>.png')
+        help='with --out, also write the authors\' result PNGs: '
+        'round(255 p) of the foreground probability p (round half to even) '
+        'at the ground truth\'s resolution, to DIR_prob/<seq>/<frame>.png; '
+        'tools/eval_masks.py --pred-format mvps scores them as the MVPS '
+        'evaluation code (any non-zero pixel is foreground), --pred-format '
+        'prob at p >= 0.5')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(

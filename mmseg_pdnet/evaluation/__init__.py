@@ -1,7 +1,10 @@
-from .mask_folders import (binarize_prediction, evaluate_folders,
+from .mask_folders import (PRED_FORMATS, binarize_prediction,
+                           describe_pred_format, evaluate_folders,
                            read_prediction)
 from .metrics import *  # noqa: F401,F403
 from .metrics import __all__ as _metrics_all
 
-__all__ = ['binarize_prediction', 'evaluate_folders', 'read_prediction'
-           ] + _metrics_all
+__all__ = [
+    'PRED_FORMATS', 'binarize_prediction', 'describe_pred_format',
+    'evaluate_folders', 'read_prediction'
+] + _metrics_all

@@ -7,10 +7,30 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..datasets.image_io import read_mask
+from .metrics.binarize import AUTHORS, binarize_probability
 from .metrics.jf_core import evaluate_frame
 from .metrics.jf_summary import summarize
 
-PRED_FORMATS = ('auto', 'binary', 'prob')
+PRED_FORMATS = ('auto', 'binary', 'prob', 'mvps')
+
+_FORMAT_RULES = {
+    'auto': 'a PNG whose maximum is <= 1: any non-zero pixel is foreground; '
+    'otherwise >= 128, i.e. p >= 0.5 for round(255 p) maps',
+    'binary': 'any non-zero pixel is foreground',
+    'prob': '>= 128 is foreground; for round(255 p) maps: p >= 0.5',
+    'mvps': 'any non-zero pixel is foreground, as the MVPS evaluation code; '
+    'for round(255 p) maps: p > 1/510',
+}
+
+
+def describe_pred_format(pred_format: str) -> str:
+    """The binarisation of a prediction format in words, e.g. ``'mvps (any
+    non-zero pixel is foreground, ...)'``; printed and stored by
+    ``tools/eval_masks.py``."""
+    if pred_format not in PRED_FORMATS:
+        raise ValueError(f'pred_format must be one of {PRED_FORMATS}, got '
+                         f'{pred_format!r}')
+    return f'{pred_format} ({_FORMAT_RULES[pred_format]})'
 
 
 def binarize_prediction(pred: np.ndarray, pred_format: str = 'auto',
@@ -19,7 +39,12 @@ def binarize_prediction(pred: np.ndarray, pred_format: str = 'auto',
 
     - ``'binary'``: any nonzero pixel is foreground (0/1, 0/255 masks).
     - ``'prob'``: a 0..255 probability map, foreground when ``>= 128``
-      (probability >= 0.5 after ``round(255 * p)``).
+      (probability >= 0.5 after ``round(255 * p)``): the DAVIS-style
+      protocol.
+    - ``'mvps'``: a ``round(255 * p)`` map (the PDNet authors' result PNGs,
+      ``tools/test.py --out DIR --out-prob``) read as the MVPS evaluation
+      code reads it: any nonzero pixel is foreground, i.e. ``p > 1/510``;
+      the authors' protocol, the same as ``JFMetric(threshold='authors')``.
     - ``'auto'``: ``'binary'`` when the image's maximum is <= 1 (a 0/1
       mask, or an empty map), otherwise ``'prob'`` (0/255 masks and
       probability maps give the same result). A probability map whose
@@ -28,7 +53,8 @@ def binarize_prediction(pred: np.ndarray, pred_format: str = 'auto',
 
     Args:
         pred (np.ndarray): ``(H, W)`` uint8.
-        pred_format (str): One of ``'auto'``, ``'binary'``, ``'prob'``.
+        pred_format (str): One of ``'auto'``, ``'binary'``, ``'prob'``,
+            ``'mvps'``.
         name (str): Used in error messages.
 
     Returns:
@@ -42,7 +68,11 @@ def binarize_prediction(pred: np.ndarray, pred_format: str = 'auto',
                          f'got {pred.dtype} {pred.shape}')
     if pred_format == 'auto':
         pred_format = 'binary' if pred.max() <= 1 else 'prob'
-    return pred > 0 if pred_format == 'binary' else pred >= 128
+    if pred_format == 'binary':
+        return pred > 0
+    # round(255 p) maps: the rules of the two protocols, kept in one place
+    return binarize_probability(pred, AUTHORS if pred_format == 'mvps'
+                                else 0.5)
 
 
 def read_prediction(path: str, pred_format: str = 'auto') -> np.ndarray:
@@ -110,8 +140,10 @@ def evaluate_folders(gt_root: str, pred_root: str,
         pred_format (str): See :func:`binarize_prediction`.
 
     Returns:
-        dict: :func:`summarize` output (fractions in [0, 1]).
+        dict: :func:`summarize` output (fractions in [0, 1]) plus
+        ``pred_format`` and ``binarisation`` (:func:`describe_pred_format`).
     """
+    binarisation = describe_pred_format(pred_format)  # checks the name
     if not osp.isdir(gt_root):
         raise FileNotFoundError(f'{gt_root}: ground-truth folder not found')
     if not osp.isdir(pred_root):
@@ -142,4 +174,6 @@ def evaluate_folders(gt_root: str, pred_root: str,
             frame.update(seq_name=seq, frame_idx=idx, num_frames=len(names),
                          category=(categories or {}).get(seq))
             frames.append(frame)
-    return summarize(frames, keep_first_last)
+    summary = summarize(frames, keep_first_last)
+    summary.update(pred_format=pred_format, binarisation=binarisation)
+    return summary

@@ -43,3 +43,37 @@ def test_missing_metainfo_is_an_error(tmp_path):
     bad.pred_sem_seg = s.pred_sem_seg
     with pytest.raises(KeyError, match='frame_name'):
         SaveMasksHook(str(tmp_path)).after_test_iter(None, 0, outputs=[bad])
+
+
+def test_probability_pngs_are_the_authors_round_half_to_even(tmp_path):
+    """round(255 p) in float32, half to even: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2,
+    127.5 -> 128; at the ground truth's resolution (ori_shape)."""
+    edge = np.float32(1 / 510)
+    prob = np.array([[0.0, edge, np.nextafter(edge, np.float32(1)), 3 / 510],
+                     [5 / 510, 0.5, 1.0, 0.999]], np.float32)
+    s = sample(prob)
+    s.set_metainfo(dict(ori_shape=(2, 4)))
+    SaveMasksHook(str(tmp_path / 'm'), str(tmp_path / 'p')).after_test_iter(
+        None, 0, outputs=[s])
+    p = cv2.imread(str(tmp_path / 'p/clip_a/00003.png'), cv2.IMREAD_UNCHANGED)
+    assert p.dtype == np.uint8
+    np.testing.assert_array_equal(p, [[0, 0, 1, 2], [2, 128, 255, 255]])
+    # the oracle: Python's round() is half to even
+    np.testing.assert_array_equal(
+        p, [[round(float(v * np.float32(255))) for v in row]
+            for row in prob])
+
+
+def test_wrong_size_or_missing_probability_is_an_error(tmp_path):
+    s = sample([[0.7, 0.2]])
+    s.set_metainfo(dict(ori_shape=(3, 2)))
+    with pytest.raises(ValueError, match=r'clip_a/00003\.png: prediction '
+                       r'size \(1, 2\) differs .* \(3, 2\)'):
+        SaveMasksHook(str(tmp_path / 'm')).after_test_iter(
+            None, 0, outputs=[s])
+    s = sample([[0.7]])
+    del s.seg_logits
+    with pytest.raises(KeyError, match='without seg_logits for '
+                       'clip_a/00003.png'):
+        SaveMasksHook(str(tmp_path / 'm'), str(tmp_path / 'p')
+                      ).after_test_iter(None, 0, outputs=[s])

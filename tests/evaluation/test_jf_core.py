@@ -1,5 +1,5 @@
 """Hand-worked checks of J, boundary F and the sequence statistics
-(REFERENCE.md section 4)."""
+(DAVIS / MVPS semantics, docs/evaluation.md)."""
 import math
 
 import cv2

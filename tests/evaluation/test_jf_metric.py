@@ -263,3 +263,202 @@ def test_nothing_written_without_a_log_file(tmp_path, monkeypatch):
         MMLogger._instance_dict.pop('jf_metric_no_file')
         for handler in logger.handlers:
             handler.close()
+
+
+# --------------------------------------------------------------------------
+# Binarisation protocols: DAVIS-style p >= 0.5 and the authors' round(255 p)
+# --------------------------------------------------------------------------
+EDGE = np.float32(1 / 510)  # round(255 p) = round(0.5) = 0: background
+
+
+def prob_sample(seq, idx, prob, gt, num_frames=None):
+    """A sample as PDNet predicts it: probability and the model's mask."""
+    s = sample(seq, idx, (prob > 0.5).astype(np.uint8), gt, num_frames)
+    s['seg_logits'] = dict(data=torch.from_numpy(
+        np.asarray(prob, np.float32)[None]))
+    return s
+
+
+def oracle_boundary(mask):
+    """docs/evaluation.md's boundary rule, pixel by pixel."""
+    h, w = mask.shape
+    at = lambda i, j: bool(mask[i, j]) if i < h and j < w else False  # noqa
+    b = np.zeros((h, w), bool)
+    for i in range(h):
+        for j in range(w):
+            if i == h - 1 and j == w - 1:
+                continue
+            if i == h - 1:
+                nbrs = [(i, j + 1)]
+            elif j == w - 1:
+                nbrs = [(i + 1, j)]
+            else:
+                nbrs = [(i, j + 1), (i + 1, j), (i + 1, j + 1)]
+            b[i, j] = any(at(i, j) != at(*n) for n in nbrs)
+    return b
+
+
+def oracle_jf(pred, gt):
+    """(J, F) of one frame by brute force (plain numpy, no OpenCV)."""
+    union = np.count_nonzero(pred | gt)
+    j = 1.0 if union == 0 else np.count_nonzero(pred & gt) / union
+    pb, gb = oracle_boundary(pred), oracle_boundary(gt)
+    if not pb.any() and not gb.any():
+        return j, 1.0
+    if not pb.any() or not gb.any():
+        return j, 0.0
+    r = math.ceil(0.008 * math.hypot(*gt.shape))
+
+    def matched(src, ref):
+        pts = np.argwhere(ref)
+        return sum(((pts - p) ** 2).sum(1).min() <= r * r
+                   for p in np.argwhere(src))
+
+    p = matched(pb, gb) / pb.sum()
+    rec = matched(gb, pb) / gb.sum()
+    return j, 0.0 if p + rec == 0 else 2 * p * rec / (p + rec)
+
+
+def blob_clip(n=5, h=24, w=30):
+    """GT: a 10x10 square moving right. p: 0.9 on the square; 0.3 on one
+    far pixel in frames 1 and 2 (foreground only for the authors); exactly
+    1/510 on row 0 and 0.0019 on row 1 (background for both)."""
+    gts, probs = square_clip(n, h, w), []
+    for t, gt in enumerate(gts):
+        p = np.where(gt > 0, 0.9, 0.0).astype(np.float32)
+        p[0], p[1, :10] = EDGE, 0.0019
+        if t in (1, 2):
+            p[20, 26] = 0.3
+        probs.append(p)
+    return probs, gts
+
+
+def test_protocols_give_the_hand_computed_values(tmp_path):
+    probs, gts = blob_clip()
+    samples = [prob_sample('a', t, p, g, len(gts))
+               for t, (p, g) in enumerate(zip(probs, gts))]
+    davis = evaluate(samples)
+    authors = evaluate(samples, threshold='authors')
+    both = evaluate(samples, extra_thresholds=['authors'],
+                    output_dir=str(tmp_path))
+    assert davis['J&F'] == 100.0 and davis['stability'] == 100.0
+    # scored frames 1, 2, 3; frames 1 and 2 gain the 1-pixel blob:
+    # J = 100 / 101; F: P = 40 / 44 (square boundary 2 (10 + 10), blob's
+    # 2x2 block out of reach), R = 1, so F = 80 / 84
+    j = (2 * 100 / 101 + 1) / 3
+    f = (2 * 80 / 84 + 1) / 3
+    assert authors['J_mean'] == pytest.approx(100 * j)
+    assert authors['F_mean'] == pytest.approx(100 * f)
+    assert authors['J&F'] == pytest.approx(100 * (j + f) / 2)
+    # the blob vanishes between frames 2 and 3: d = 1 / 111
+    assert authors['stability'] == pytest.approx(100 * (1 - 1 / 111 / 2))
+    assert both == {**davis, **{f'authors/{k}': v
+                                for k, v in authors.items()}}
+    assert list(both) == KEYS + [f'authors/{k}' for k in KEYS]
+    # brute-force oracle on the plain-numpy rules
+    for rule, res in ((lambda p: p >= 0.5, davis),
+                      (lambda p: np.round(255 * p) >= 1, authors)):
+        per_frame = [oracle_jf(rule(p), g > 0)
+                     for p, g in zip(probs[1:-1], gts[1:-1])]
+        assert res['J_mean'] == pytest.approx(
+            100 * np.mean([x[0] for x in per_frame]))
+        assert res['F_mean'] == pytest.approx(
+            100 * np.mean([x[1] for x in per_frame]))
+    # both files, each naming its binarisation
+    main = json.loads((tmp_path / 'jf_results.json').read_text())
+    extra = json.loads((tmp_path / 'jf_results_authors.json').read_text())
+    assert main['binarisation'] == 'p >= 0.5 (DAVIS-style)'
+    assert extra['binarisation'].startswith('authors: round(255 p) >= 1')
+    assert extra['J&F'] == pytest.approx(authors['J&F'] / 100)
+    assert (tmp_path / 'jf_results_authors.csv').is_file()
+
+
+def test_protocols_match_the_oracle_on_soft_maps():
+    """Smooth probability maps: the two protocols cut different outlines."""
+    h, w = 30, 40
+    yy, xx = np.mgrid[:h, :w]
+    probs, gts = [], []
+    for t in range(3):
+        d2 = (yy - 15) ** 2 + (xx - 12 - 4 * t) ** 2
+        probs.append(np.exp(-d2 / 60).astype(np.float32))
+        gts.append((d2 <= 36).astype(np.uint8))
+    samples = [prob_sample('s', t, p, g, 3)
+               for t, (p, g) in enumerate(zip(probs, gts))]
+    res = evaluate(samples, threshold=0.3, keep_first_last=True,
+                   extra_thresholds=('authors', 0.5))
+    for rule, name in ((lambda p: p >= 0.3, ''),
+                       (lambda p: np.round(255 * p) >= 1, 'authors/'),
+                       (lambda p: p >= 0.5, 'th0.5/')):
+        per_frame = [oracle_jf(rule(p), g > 0) for p, g in zip(probs, gts)]
+        j = np.mean([x[0] for x in per_frame])
+        f = np.mean([x[1] for x in per_frame])
+        assert res[name + 'J_mean'] == pytest.approx(100 * j)
+        assert res[name + 'F_mean'] == pytest.approx(100 * f)
+    assert len({res['J&F'], res['authors/J&F'], res['th0.5/J&F']}) == 3
+
+
+def test_both_tables_are_logged(monkeypatch):
+    from mmseg_pdnet.evaluation.metrics import jf_metric
+    messages = []
+    monkeypatch.setattr(jf_metric, 'print_log',
+                        lambda msg, *a, **k: messages.append(msg))
+    probs, gts = blob_clip(3)
+    evaluate([prob_sample('a', t, p, g) for t, (p, g) in
+              enumerate(zip(probs, gts))], extra_thresholds='authors')
+    tables = [m for m in messages if m.startswith('J&F (')]
+    assert len(tables) == 2
+    assert 'binarisation: p >= 0.5 (DAVIS-style)\n' in tables[0]
+    assert 'binarisation: authors: round(255 p) >= 1' in tables[1]
+
+
+def test_protocols_survive_distributed_gathering():
+    probs, gts = blob_clip(6)
+    samples = [prob_sample('a', t, p, g, 6)
+               for t, (p, g) in enumerate(zip(probs, gts))]
+    single = JFMetric(extra_thresholds=['authors'])
+    single.process({}, samples)
+    ranks = [JFMetric(extra_thresholds=['authors']) for _ in range(2)]
+    for i, s in enumerate(samples):
+        ranks[i % 2].process({}, [s])
+    gathered = pickle.loads(pickle.dumps(ranks[1].results + ranks[0].results))
+    expected = single.compute_metrics(single.results)
+    assert ranks[0].compute_metrics(gathered) == expected
+    assert expected['authors/J&F'] < expected['J&F'] == 100.0
+
+
+def test_probability_is_used_when_present():
+    """p = 0.5 is foreground (p >= 0.5) whatever the model's mask says."""
+    gt = np.zeros((24, 30), np.uint8)
+    gt[4:16, 6:18] = 1
+    prob = gt * np.float32(0.5)
+    s = prob_sample('a', 0, prob, gt)
+    s['pred_sem_seg']['data'] = torch.zeros(1, 24, 30).long()  # p > 0.5
+    metric = JFMetric()
+    metric.process({}, [s])
+    assert metric.results[0]['J'] == 1.0
+    metric = JFMetric(threshold=0.6)
+    metric.process({}, [s])
+    assert metric.results[0]['J'] == 0.0
+
+
+def test_protocol_errors():
+    gt = square_clip(1)[0]
+    for kwargs in (dict(threshold=0), dict(threshold='davis'),
+                   dict(extra_thresholds=[1.0])):
+        with pytest.raises(ValueError, match='threshold must be a float'):
+            JFMetric(**kwargs)
+    with pytest.raises(ValueError, match='repeat a binarisation'):
+        JFMetric(threshold='authors', extra_thresholds=['authors'])
+    # no probability: fine for the default, an error naming the file else
+    for kwargs in (dict(threshold='authors'), dict(threshold=0.4),
+                   dict(extra_thresholds=['authors'])):
+        with pytest.raises(KeyError, match=r"a/00000\.jpg.*'seg_logits'"):
+            JFMetric(**kwargs).process({}, [sample('a', 0, gt, gt)])
+    s = prob_sample('a', 0, gt * 3.0, gt)  # logits, not probabilities
+    with pytest.raises(ValueError, match=r'a/00000\.jpg: seg_logits must '
+                       r'hold foreground probabilities in \[0, 1\]'):
+        JFMetric().process({}, [s])
+    s = prob_sample('a', 0, gt, gt)
+    s['seg_logits']['data'] = s['seg_logits']['data'].long()
+    with pytest.raises(ValueError, match='floating-point'):
+        JFMetric().process({}, [s])

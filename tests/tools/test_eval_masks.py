@@ -4,9 +4,11 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from mmseg_pdnet.evaluation import binarize_prediction, read_prediction
+from mmseg_pdnet.evaluation import (JFMetric, binarize_prediction,
+                                    describe_pred_format, read_prediction)
 
 
 def write_masks(root, seq, masks, scale=255):
@@ -154,6 +156,8 @@ def test_binarize_prediction_formats():
     m = np.array([[0, 1, 127, 128, 255]], np.uint8)
     assert binarize_prediction(m).tolist() == [[0, 0, 0, 1, 1]]  # prob
     assert binarize_prediction(m, 'binary').tolist() == [[0, 1, 1, 1, 1]]
+    # the authors' PNGs as the MVPS evaluation code reads them
+    assert binarize_prediction(m, 'mvps').tolist() == [[0, 1, 1, 1, 1]]
     ones = np.array([[0, 1]], np.uint8)
     assert binarize_prediction(ones).tolist() == [[0, 1]]  # max <= 1: 0/1
     assert binarize_prediction(ones, 'prob').tolist() == [[0, 0]]
@@ -161,3 +165,84 @@ def test_binarize_prediction_formats():
         binarize_prediction(m.astype(np.uint16), name='x.png')
     with pytest.raises(ValueError, match='pred_format'):
         binarize_prediction(m, 'half')
+
+
+EDGE = np.float32(1 / 510)
+
+
+def soft_clip(n=5, h=30, w=40):
+    """A moving soft blob, p just around 1/510 in the background, exact
+    0.5 on some pixels; and its ground truth (p >= 0.6)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:h, :w]
+    probs, gts = [], []
+    for t in range(n):
+        p = np.exp(-((yy - 15) ** 2 + (xx - 14 - 2 * t) ** 2) / 40)
+        p = p.astype(np.float32)
+        noise = rng.choice([0, EDGE, np.nextafter(EDGE, np.float32(1)),
+                            np.nextafter(EDGE, np.float32(0)), 0.003],
+                           size=(h, w)).astype(np.float32)
+        p = np.maximum(p, noise)
+        p[15, 14 + 2 * t - 5] = 0.5
+        probs.append(p)
+        gts.append((p >= 0.6).astype(np.uint8))
+    return probs, gts
+
+
+def test_authors_pngs_with_mvps_format_match_jfmetric(tmp_path, run):
+    """test.py --out-prob's PNGs (SaveMasksHook) scored by eval_masks.py as
+    the MVPS evaluation code does == JFMetric(threshold='authors')."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    from mmseg_pdnet.engine.hooks import SaveMasksHook
+    probs, gts = soft_clip()
+    write_masks(tmp_path / 'gt', 'a', gts)
+    outputs, samples = [], []
+    for t, (p, g) in enumerate(zip(probs, gts)):
+        s = SegDataSample(metainfo=dict(seq_name='a', frame_name=f'{t:05d}',
+                                        ori_shape=p.shape))
+        s.seg_logits = PixelData(data=torch.from_numpy(p)[None])
+        s.pred_sem_seg = PixelData(data=(s.seg_logits.data >= 0.5).long())
+        outputs.append(s)
+        samples.append(dict(
+            seq_name='a', frame_idx=t, num_frames=len(gts),
+            img_path=f'a/{t:05d}.jpg', seg_logits=dict(data=s.seg_logits.data),
+            gt_sem_seg=dict(data=torch.from_numpy(g)[None].long())))
+    SaveMasksHook(str(tmp_path / 'masks'),
+                  str(tmp_path / 'masks_prob')).after_test_iter(
+                      None, 0, outputs=outputs)
+    metric = JFMetric(extra_thresholds=['authors'])
+    metric.process({}, samples)
+    expected = metric.compute_metrics(metric.results)
+    assert expected['authors/J&F'] < expected['J&F']  # they differ here
+    for fmt, root, key in (('mvps', 'masks_prob', 'authors/J&F'),
+                           ('prob', 'masks_prob', 'J&F'),
+                           ('binary', 'masks', 'J&F')):
+        out = tmp_path / f'{fmt}.json'
+        code, stdout, err = run('--gt-root', tmp_path / 'gt', '--pred-root',
+                                tmp_path / root, '--pred-format', fmt,
+                                '--json', out)
+        assert code == 0, err
+        res = json.loads(out.read_text())
+        assert 100 * res['J&F'] == pytest.approx(expected[key], abs=1e-9)
+        line = f'binarisation: {describe_pred_format(fmt)}'
+        assert line in stdout.splitlines()
+        assert res['binarisation'] == describe_pred_format(fmt)
+        assert res['pred_format'] == fmt
+    assert describe_pred_format('mvps') == (
+        'mvps (any non-zero pixel is foreground, as the MVPS evaluation '
+        'code; for round(255 p) maps: p > 1/510)')
+
+
+def test_binarisation_is_always_printed(tmp_path, run):
+    gt = moving_square(3)
+    write_masks(tmp_path / 'gt', 'a', gt)
+    write_masks(tmp_path / 'pred', 'a', gt)
+    out = tmp_path / 'res.json'
+    code, stdout, _ = run('--gt-root', tmp_path / 'gt', '--pred-root',
+                          tmp_path / 'pred', '--json', out)
+    assert code == 0
+    assert 'binarisation: auto (a PNG whose maximum is <= 1: any non-zero ' \
+        'pixel is foreground; otherwise >= 128' in stdout
+    assert json.loads(out.read_text())['pred_format'] == 'auto'

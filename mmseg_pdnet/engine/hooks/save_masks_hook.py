@@ -9,17 +9,25 @@ from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 from mmseg.structures import SegDataSample
 
+from mmseg_pdnet.evaluation.metrics.binarize import quantize_probability
+
 
 @HOOKS.register_module()
 class SaveMasksHook(Hook):
     """Write the test predictions as mask PNGs, one folder per clip.
 
-    Masks go to ``<out_dir>/<seq_name>/<frame_name>.png`` (uint8, 0 or 255,
-    at the ground truth's resolution), the layout of MVPS/DAVIS result
-    folders that ``tools/eval_masks.py`` reads. With ``prob_dir``, the
-    foreground probabilities go to ``<prob_dir>/<seq_name>/<frame_name>.png``
-    as ``round(255 * p)``. ``tools/test.py --out DIR [--out-prob DIR]``
-    adds this hook.
+    Masks go to ``<out_dir>/<seq_name>/<frame_name>.png`` (uint8, 0 or 255:
+    the model's ``pred_sem_seg``, at the ground truth's resolution), the
+    layout of MVPS/DAVIS result folders that ``tools/eval_masks.py`` reads.
+    With ``prob_dir``, the foreground probabilities go to
+    ``<prob_dir>/<seq_name>/<frame_name>.png`` as ``round(255 * p)``
+    (:func:`~mmseg_pdnet.evaluation.quantize_probability`: float32, round
+    half to even, at the ground truth's resolution): the PDNet authors'
+    result PNGs. The MVPS evaluation code counts any non-zero pixel of them
+    as foreground (``tools/eval_masks.py --pred-format mvps``, the same
+    masks as ``JFMetric(threshold='authors')``); ``--pred-format prob``
+    scores them at ``p >= 0.5``. ``tools/test.py --out DIR [--out-prob]``
+    adds this hook (probabilities to ``DIR_prob``).
 
     Args:
         out_dir (str): Folder of the binarised masks.
@@ -43,7 +51,13 @@ class SaveMasksHook(Hook):
                         f'{sample.frame_name}.png')
 
     @staticmethod
-    def _write(path: str, array: np.ndarray) -> None:
+    def _write(path: str, array: np.ndarray, sample: SegDataSample) -> None:
+        # ori_shape is the ground truth's size (LoadPairedAnnotations checks)
+        ori_shape = sample.metainfo.get('ori_shape')
+        if ori_shape is not None and array.shape != tuple(ori_shape[:2]):
+            raise ValueError(f'SaveMasksHook: {path}: prediction size '
+                             f'{array.shape} differs from the ground truth\'s '
+                             f'(ori_shape) {tuple(ori_shape[:2])}')
         os.makedirs(osp.dirname(path), exist_ok=True)
         if not cv2.imwrite(path, array):
             raise OSError(f'could not write {path}')
@@ -52,14 +66,15 @@ class SaveMasksHook(Hook):
                         outputs: Optional[Sequence[SegDataSample]] = None
                         ) -> None:
         for sample in outputs or []:
-            if 'pred_sem_seg' not in sample:
-                raise KeyError('SaveMasksHook: prediction without '
-                               f'pred_sem_seg for {self._path("", sample)}')
+            for key in ['pred_sem_seg'] + (['seg_logits']
+                                           if self.prob_dir else []):
+                if key not in sample:
+                    raise KeyError(f'SaveMasksHook: prediction without {key} '
+                                   f'for {self._path("", sample)}')
             mask = sample.pred_sem_seg.data.squeeze(0).cpu().numpy()
             self._write(self._path(self.out_dir, sample),
-                        (mask > 0).astype(np.uint8) * 255)
+                        (mask > 0).astype(np.uint8) * 255, sample)
             if self.prob_dir is not None:
                 prob = sample.seg_logits.data.squeeze(0).float().cpu().numpy()
                 self._write(self._path(self.prob_dir, sample),
-                            np.round(np.clip(prob, 0, 1) * 255).astype(
-                                np.uint8))
+                            quantize_probability(prob), sample)

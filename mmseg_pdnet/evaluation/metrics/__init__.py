@@ -1,3 +1,6 @@
+from .binarize import (binarize_probability, check_threshold,
+                       describe_threshold, quantize_probability,
+                       threshold_name)
 from .jf_core import (boundary_map, boundary_tolerance, contour_accuracy,
                       decay_bin_ids, disk, evaluate_frame, region_similarity,
                       sequence_statistics)
@@ -8,7 +11,9 @@ from .temporal_stability import (change_disagreement, pack_mask,
                                  temporal_stability, unpack_mask)
 
 __all__ = [
-    'JFMetric', 'boundary_map', 'boundary_tolerance', 'contour_accuracy',
+    'JFMetric', 'binarize_probability', 'check_threshold',
+    'describe_threshold', 'quantize_probability', 'threshold_name',
+    'boundary_map', 'boundary_tolerance', 'contour_accuracy',
     'decay_bin_ids', 'disk', 'evaluate_frame', 'region_similarity',
     'sequence_statistics', 'format_table', 'metrics_in_percent', 'summarize',
     'write_summary', 'change_disagreement', 'pack_mask', 'temporal_stability',

@@ -2,7 +2,8 @@
 """J (region) and F (boundary) measures with DAVIS / MVPS semantics.
 
 Shared by :class:`JFMetric` and ``tools/eval_masks.py``. The definitions
-follow REFERENCE.md section 4; docs/evaluation.md explains them and the one
+follow the DAVIS and MVPS evaluation code; docs/evaluation.md explains them
+and the one
 deliberate difference from the public toolkit (Decay for long sequences).
 """
 import math
