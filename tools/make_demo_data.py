@@ -1,6 +1,11 @@
 #!/usr/bin/env python
 """Generate the bundled synthetic demo dataset (MVPS layout).
 
+Writes ``Keyframes/480p``, ``Annotations/480p`` (0/255 masks),
+``ImageSets/train.txt``, ``ImageSets/val.txt`` (the evaluation clips, as
+the MVPS release names its evaluation split) and
+``ImageSets/categories.txt``.
+
 Example:
     python tools/make_demo_data.py --out data/demo
 """
@@ -15,7 +20,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', default='data/demo', help='output root')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--train-clips', type=int, default=8)
-    parser.add_argument('--test-clips', type=int, default=4)
+    parser.add_argument('--test-clips', type=int, default=4,
+                        help='evaluation clips (ImageSets/val.txt)')
     parser.add_argument('--min-frames', type=int, default=30)
     parser.add_argument('--max-frames', type=int, default=60)
     parser.add_argument('--height', type=int, default=180)
@@ -30,8 +36,8 @@ def main(argv=None):
         args.out, seed=args.seed, train_clips=args.train_clips,
         test_clips=args.test_clips, min_frames=args.min_frames,
         max_frames=args.max_frames, height=args.height, width=args.width)
-    print(f'wrote {len(splits["train"])} train and {len(splits["test"])} '
-          f'test clips to {args.out} in {time.perf_counter() - start:.1f} s')
+    print(f'wrote {len(splits["train"])} train and {len(splits["val"])} '
+          f'val clips to {args.out} in {time.perf_counter() - start:.1f} s')
 
 
 if __name__ == '__main__':

@@ -31,7 +31,7 @@ echo "== testing $CKPT on the demo test clips (J&F)"
 "$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$OUT/test" \
     --out "$OUT/test/masks"
 
-CLIP=$(head -n 1 "$DATA/ImageSets/test.txt")
+CLIP=$(head -n 1 "$DATA/ImageSets/val.txt")
 FRAMES="$DATA/Keyframes/480p/$CLIP"
 echo "== segmenting the test clip $CLIP"
 "$PY" tools/infer_video.py "$FRAMES" "$CONFIG" "$CKPT" --device cpu \

@@ -14,7 +14,7 @@ class PortraitImageDataset(BaseDataset):
     """Still portrait images as pairs whose reference is the image itself.
 
     For the image steps of the alternating image/video training
-    (REFERENCE.md section 3): EG1800, Supervisely Person and COCO-person
+    (docs/fidelity.md): EG1800, Supervisely Person and COCO-person
     images prepared as image + mask folders (see
     ``tools/dataset_converters/``). Samples have ``is_image=True``.
 

@@ -154,16 +154,17 @@ def make_demo_dataset(out_dir: str,
                       jpeg_quality: int = 92) -> Dict[str, List[str]]:
     """Write a synthetic MVPS-layout dataset.
 
-    Layout: ``Keyframes/480p/<seq>/<frame>.jpg``,
+    Layout, as the MVPS release: ``Keyframes/480p/<seq>/<frame>.jpg``,
     ``Annotations/480p/<seq>/<frame>.png`` (0/255; every frame annotated),
-    ``ImageSets/{train,val,test}.txt`` (val = test) and
-    ``ImageSets/categories.txt`` (``<seq> <category>``).
+    ``ImageSets/train.txt``, ``ImageSets/val.txt`` (the evaluation split:
+    the ``test_*`` clips) and ``ImageSets/categories.txt``
+    (``<seq> <category>``).
 
     Args:
         out_dir (str): Output root (created).
         seed (int): Seed; the same arguments give byte-identical masks.
         train_clips (int): Number of training clips.
-        test_clips (int): Number of test clips.
+        test_clips (int): Number of evaluation clips (``val.txt``).
         min_frames (int): Fewest frames of a clip.
         max_frames (int): Most frames of a clip.
         height (int): Frame height.
@@ -171,7 +172,8 @@ def make_demo_dataset(out_dir: str,
         jpeg_quality (int): JPEG quality of the frames.
 
     Returns:
-        dict[str, list[str]]: sequence names per split.
+        dict[str, list[str]]: sequence names per split (``'train'``,
+        ``'val'``).
     """
     if min_frames < 1 or max_frames < min_frames:
         raise ValueError(f'need 1 <= min_frames <= max_frames, got '
@@ -198,10 +200,10 @@ def make_demo_dataset(out_dir: str,
         categories.append(f'{seq} {category}')
     sets = osp.join(out_dir, 'ImageSets')
     os.makedirs(sets, exist_ok=True)
-    for name, seqs in (('train', splits['train']), ('test', splits['test']),
-                       ('val', splits['test'])):
+    # the MVPS release names its evaluation split 'val'
+    for name, seqs in (('train', splits['train']), ('val', splits['test'])):
         with open(osp.join(sets, f'{name}.txt'), 'w') as f:
             f.write(''.join(s + '\n' for s in seqs))
     with open(osp.join(sets, 'categories.txt'), 'w') as f:
         f.write(''.join(c + '\n' for c in categories))
-    return splits
+    return dict(train=splits['train'], val=splits['test'])

@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
 REFERENCE_STRATEGIES = ('first', 'first+prev5', 'random')
@@ -23,7 +24,7 @@ class VideoPortraitDataset(BaseDataset):
         <split file>   one sequence name per line
 
     Every annotated frame is a target. Its reference frame(s) follow
-    ``ref_strategy`` (REFERENCE.md section 3):
+    ``ref_strategy`` (docs/fidelity.md):
 
     - ``'first'``: the first annotated frame of the clip (sorted by name),
       for training and inference, as the authors;
@@ -241,6 +242,15 @@ class MVPSDataset(VideoPortraitDataset):
     """MVPS (paper sec. 3): ``Keyframes/480p``, ``Annotations/480p``,
     ``ImageSets/<split>.txt``; all keyframes are annotated (0/255 masks).
 
+    The MVPS release names its evaluation split ``val``
+    (``ImageSets/train.txt`` and ``ImageSets/val.txt``), as the authors'
+    loader and the MVPS evaluation code. ``split='val'`` reads
+    ``ImageSets/val.txt``; when that file is missing but
+    ``ImageSets/test.txt`` exists (copies of MVPS that name the evaluation
+    split ``test``), ``test.txt`` is read instead and a log line says so. When neither exists the error
+    names both paths. Any other split reads ``ImageSets/<split>.txt``
+    only.
+
     The public MVPS release has no per-sequence category list, so the
     scenario category (one of the paper's 7, :attr:`CATEGORIES`) is read
     from ``ImageSets/categories.txt`` (``<seq> <category>`` lines, as
@@ -250,12 +260,17 @@ class MVPSDataset(VideoPortraitDataset):
 
     Args:
         data_root (str): The ``MVPS`` folder.
-        split (str): ``'train'``, ``'val'`` or ``'test'``.
+        split (str): ``'train'`` or ``'val'`` (the evaluation split; falls
+            back to ``ImageSets/test.txt``), or the name of any other
+            ``ImageSets/<split>.txt``. Defaults to ``'train'``.
         **kwargs: :class:`VideoPortraitDataset` arguments.
     """
 
     CATEGORIES = ('entertainment', 'indoor handwork', 'interview', 'lecture',
                   'news', 'outdoor activity', 'online shopping')
+    #: split file read for ``split='val'`` when ``ImageSets/val.txt`` is
+    #: missing
+    VAL_FALLBACK = 'ImageSets/test.txt'
 
     def __init__(self, data_root: str, split: str = 'train', **kwargs):
         category_file = 'ImageSets/categories.txt'
@@ -269,6 +284,21 @@ class MVPSDataset(VideoPortraitDataset):
             ann_dir=kwargs.pop('ann_dir', 'Annotations/480p'),
             split=f'ImageSets/{split}.txt',
             **kwargs)
+
+    def sequences(self) -> List[str]:
+        """Sequence names of the split; ``val`` falls back to
+        ``ImageSets/test.txt`` (see the class docstring)."""
+        if self.split == 'ImageSets/val.txt':
+            val, test = self._path(self.split), self._path(self.VAL_FALLBACK)
+            if not osp.isfile(val):
+                if not osp.isfile(test):
+                    raise FileNotFoundError(
+                        f'{val}: split file does not exist, nor does {test} '
+                        "(read for split='val' when val.txt is missing)")
+                print_log(f'{val} does not exist: reading the val split '
+                          f'from {test}', logger='current')
+                self.split = self.VAL_FALLBACK
+        return super().sequences()
 
 
 @DATASETS.register_module()

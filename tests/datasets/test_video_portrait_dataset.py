@@ -55,12 +55,55 @@ def test_mvps_samples_and_metainfo(demo_root):
 
 
 def test_test_pipeline_keeps_ground_truth_at_original_size(demo_root):
-    ds = MVPSDataset(str(demo_root), split='test', pipeline=TEST_PIPELINE,
+    ds = MVPSDataset(str(demo_root), split='val', pipeline=TEST_PIPELINE,
                      test_mode=True)
     out = ds[0]
     assert out['inputs'].shape == (6, 32, 32)
     assert out['data_samples'].gt_sem_seg.data.shape == (1, 64, 96)
     assert 'gt_ref_seg' not in out['data_samples']
+
+
+def test_mvps_val_split_prefers_val_txt_then_test_txt(demo_root, tmp_path,
+                                                      monkeypatch):
+    from mmseg_pdnet.datasets import video_portrait_dataset
+    logs = []
+    monkeypatch.setattr(video_portrait_dataset, 'print_log',
+                        lambda msg, **kwargs: logs.append(msg))
+    root = copy_root(demo_root, tmp_path)
+    sets = root / 'ImageSets'
+    # the release layout: train.txt + val.txt (no test.txt)
+    assert sorted(p.name for p in sets.iterdir()) == [
+        'categories.txt', 'train.txt', 'val.txt']
+    val = sets.joinpath('val.txt').read_text().split()
+    ds = MVPSDataset(str(root), split='val')
+    assert {ds.get_data_info(i)['seq_name'] for i in range(len(ds))} == \
+        set(val)
+    # val.txt wins over test.txt
+    sets.joinpath('test.txt').write_text('train_000\n')
+    ds = MVPSDataset(str(root), split='val')
+    assert {ds.get_data_info(i)['seq_name'] for i in range(len(ds))} == \
+        set(val)
+    assert logs == []
+    # without val.txt, split='val' reads test.txt and says so
+    sets.joinpath('val.txt').unlink()
+    ds = MVPSDataset(str(root), split='val')
+    assert {ds.get_data_info(i)['seq_name'] for i in range(len(ds))} == \
+        {'train_000'}
+    assert ds.split == 'ImageSets/test.txt'
+    assert len(logs) == 1 and 'val.txt does not exist' in logs[0] \
+        and 'test.txt' in logs[0]
+    # split='test' reads test.txt only
+    sets.joinpath('test.txt').unlink()
+    sets.joinpath('val.txt').write_text('train_001\n')
+    with pytest.raises(FileNotFoundError,
+                       match='test.txt: split file does not exist'):
+        MVPSDataset(str(root), split='test')
+    # neither file: the error names both
+    sets.joinpath('val.txt').unlink()
+    with pytest.raises(FileNotFoundError) as err:
+        MVPSDataset(str(root), split='val')
+    assert str(sets / 'val.txt') in str(err.value)
+    assert str(sets / 'test.txt') in str(err.value)
 
 
 def test_reference_strategies(demo_root):

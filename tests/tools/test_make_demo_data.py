@@ -28,11 +28,13 @@ def test_make_demo_data_cli_layout_and_determinism(tmp_path, load_tool):
     tool.main(['--out', str(tmp_path / 'c'), '--seed', '6'] + args[2:])
     assert _digest(a) != _digest(tmp_path / 'c')
 
+    # the MVPS release layout: the evaluation split is val.txt
     sets = a / 'ImageSets'
+    assert sorted(p.name for p in sets.iterdir()) == [
+        'categories.txt', 'train.txt', 'val.txt']
     train = sets.joinpath('train.txt').read_text().split()
-    test = sets.joinpath('test.txt').read_text().split()
-    assert len(train) == 2 and len(test) == 1
-    assert sets.joinpath('val.txt').read_text().split() == test
+    test = sets.joinpath('val.txt').read_text().split()
+    assert train == ['train_000', 'train_001'] and test == ['test_002']
     for seq in train + test:
         frames = sorted((a / 'Keyframes/480p' / seq).glob('*.jpg'))
         masks = sorted((a / 'Annotations/480p' / seq).glob('*.png'))
@@ -50,5 +52,5 @@ def test_make_demo_data_cli_layout_and_determinism(tmp_path, load_tool):
         last = cv2.imread(str(masks[-1]), cv2.IMREAD_UNCHANGED)
         assert (last != mask).any()
     # the category mapping is valid for MVPSDataset
-    ds = MVPSDataset(str(a), split='test')
+    ds = MVPSDataset(str(a), split='val')
     assert ds.get_data_info(0)['category'] in MVPSDataset.CATEGORIES

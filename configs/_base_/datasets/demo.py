@@ -6,7 +6,7 @@ data_root = 'data/demo'
 crop_size = 128
 train_pipeline = [
     dict(type='LoadPairedImages'),
-    dict(type='LoadPairedAnnotations'),
+    dict(type='LoadPairedAnnotations', soft_masks=True),
     dict(type='PairedRandomCrop', max_drop=1 / 8),
     dict(type='PairedRandomFlip', prob=0.5),
     dict(type='PairedResize', scale=crop_size),

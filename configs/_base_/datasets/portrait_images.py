@@ -4,7 +4,7 @@
 # (tools/dataset_converters/{coco_person,supervisely}.py).
 image_pipeline = [
     dict(type='LoadPairedImages'),
-    dict(type='LoadPairedAnnotations'),
+    dict(type='LoadPairedAnnotations', soft_masks=True),
     dict(type='PairedRandomCrop', max_drop=1 / 8),
     dict(type='PairedRandomFlip', prob=0.5),
     dict(type='PairedResize', scale=480),
@@ -14,6 +14,7 @@ image_dataloader = dict(
     batch_size=2,
     num_workers=4,
     persistent_workers=True,
+    drop_last=True,  # as the authors: no smaller last batch
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type='ConcatDataset',

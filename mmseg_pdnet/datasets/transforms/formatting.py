@@ -13,11 +13,18 @@ class PackPairedSegInputs(BaseTransform):
 
     ``inputs`` is a ``(3 * (1 + R), H, W)`` uint8 tensor (target first,
     then the R references, BGR). ``gt_sem_seg`` is the target mask
-    ``(1, H, W)`` and ``gt_ref_seg`` the reference masks ``(R, H, W)``,
-    both 0/1 long (see docs/architecture.md).
+    ``(1, H, W)`` and ``gt_ref_seg`` the reference masks ``(R, H, W)``
+    (see docs/architecture.md): int64 0/1 for integer label masks
+    (evaluation), float32 in [0, 1] for soft masks
+    (``LoadPairedAnnotations(soft_masks=True)``, training), which are
+    never rounded.
 
     Args:
         meta_keys (tuple[str]): Keys copied into the sample's metainfo.
+
+    Required keys: ``img``, ``ref_imgs``; optional ``gt_seg_map``,
+    ``ref_gt_seg_maps`` and the ``meta_keys``.
+    Returns keys: ``inputs``, ``data_samples``.
     """
 
     def __init__(self,
@@ -32,16 +39,22 @@ class PackPairedSegInputs(BaseTransform):
     def _chw(img: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
+    @staticmethod
+    def _mask(masks: np.ndarray) -> torch.Tensor:
+        """Soft masks -> float32, label masks -> int64."""
+        dtype = np.float32 if masks.dtype.kind == 'f' else np.int64
+        return torch.from_numpy(masks.astype(dtype))
+
     def transform(self, results: dict) -> dict:
         frames = [results['img']] + list(results['ref_imgs'])
         inputs = torch.cat([self._chw(f) for f in frames], dim=0)
         sample = SegDataSample()
         if 'gt_seg_map' in results:
-            sample.gt_sem_seg = PixelData(data=torch.from_numpy(
-                results['gt_seg_map'][None].astype(np.int64)))
+            sample.gt_sem_seg = PixelData(
+                data=self._mask(results['gt_seg_map'][None]))
         if 'ref_gt_seg_maps' in results:
-            sample.gt_ref_seg = PixelData(data=torch.from_numpy(
-                np.stack(results['ref_gt_seg_maps']).astype(np.int64)))
+            sample.gt_ref_seg = PixelData(
+                data=self._mask(np.stack(results['ref_gt_seg_maps'])))
         sample.set_metainfo(
             {k: results[k] for k in self.meta_keys if k in results})
         return dict(inputs=inputs, data_samples=sample)

@@ -2,7 +2,7 @@
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from ..image_io import read_frame, read_mask
+from ..image_io import read_frame, read_mask, read_soft_mask
 
 
 @TRANSFORMS.register_module()
@@ -33,9 +33,15 @@ class LoadPairedImages(BaseTransform):
 
 @TRANSFORMS.register_module()
 class LoadPairedAnnotations(BaseTransform):
-    """Load the target mask (and the reference masks) as 0/1 arrays.
+    """Load the target mask (and the reference masks).
 
-    0/255, 0/1 and palette masks are accepted (any id > 0 is portrait).
+    Binary mode (default) gives 0/1 uint8 masks: 0/255, 0/1 and palette
+    masks are accepted (any id > 0 is portrait). Soft mode
+    (``soft_masks=True``, training) gives float32 masks in [0, 1] as the
+    PDNet authors' loader (docs/fidelity.md): the 8-bit value / 255, so
+    the crop, flip and bilinear resize that follow produce fractional
+    targets at portrait boundaries, and nothing binarises them before the
+    losses (see :func:`~mmseg_pdnet.datasets.image_io.read_soft_mask`).
     A mask whose size differs from its frame raises an error naming both.
 
     Args:
@@ -43,16 +49,21 @@ class LoadPairedAnnotations(BaseTransform):
             Defaults to True. In test pipelines put this transform AFTER
             the resize with ``with_ref=False``, so the target mask keeps the
             original resolution for evaluation, as in MMSeg.
+        soft_masks (bool): Load float32 masks in [0, 1] (training) instead
+            of 0/1 uint8 (evaluation). Defaults to False.
 
     Required keys: ``seg_map_path`` (+ ``ref_seg_map_paths``), ``ori_shape``.
-    Added keys: ``gt_seg_map`` ``(H, W)``, ``ref_gt_seg_maps``, ``seg_fields``.
+    Added keys: ``gt_seg_map`` ``(H, W)``, ``ref_gt_seg_maps`` (list of
+    ``(H, W)``), ``seg_fields``; uint8 0/1, or float32 in [0, 1] with
+    ``soft_masks=True``.
     """
 
-    def __init__(self, with_ref: bool = True):
+    def __init__(self, with_ref: bool = True, soft_masks: bool = False):
         self.with_ref = with_ref
+        self.soft_masks = soft_masks
 
     def _load(self, path: str, frame_path: str, shape) -> 'np.ndarray':
-        mask = read_mask(path)
+        mask = read_soft_mask(path) if self.soft_masks else read_mask(path)
         if mask.shape != tuple(shape):
             raise ValueError(f'{path}: mask size {mask.shape} differs from '
                              f'its frame {frame_path} {tuple(shape)}')
@@ -71,4 +82,5 @@ class LoadPairedAnnotations(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(with_ref={self.with_ref})'
+        return (f'{self.__class__.__name__}(with_ref={self.with_ref}, '
+                f'soft_masks={self.soft_masks})')

@@ -1,7 +1,11 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
 """Geometric/photometric transforms applied with SHARED random parameters
 to the target frame, the reference frame(s) and their masks, as in the
-authors' training (REFERENCE.md section 3)."""
+authors' training (docs/fidelity.md).
+
+Masks may be 0/1 integer label maps or soft float32 masks in [0, 1]
+(``LoadPairedAnnotations(soft_masks=True)``); every transform keeps their
+dtype."""
 from typing import Sequence, Tuple, Union
 
 import cv2
@@ -33,6 +37,9 @@ class PairedRandomCrop(BaseTransform):
 
     Args:
         max_drop (float): Largest fraction removed per axis. Defaults 1/8.
+
+    Modified keys: ``img``, ``ref_imgs``, ``img_shape``, ``gt_seg_map``
+    and ``ref_gt_seg_maps`` (when present; dtype kept).
     """
 
     def __init__(self, max_drop: float = 1 / 8):
@@ -59,6 +66,10 @@ class PairedRandomFlip(BaseTransform):
 
     Args:
         prob (float): Flip probability. Defaults to 0.5.
+
+    Modified keys: ``img``, ``ref_imgs``, ``img_shape``, ``gt_seg_map``
+    and ``ref_gt_seg_maps`` (when present; dtype kept).
+    Added keys: ``flip``, ``flip_direction``.
     """
 
     def __init__(self, prob: float = 0.5):
@@ -79,22 +90,39 @@ class PairedRandomFlip(BaseTransform):
 
 @TRANSFORMS.register_module()
 class PairedResize(BaseTransform):
-    """Resize all frames (bilinear) and masks (nearest) to ``scale``.
+    """Resize all frames and masks to ``scale``.
+
+    Frames are resized bilinearly (``cv2.INTER_LINEAR``). Soft float masks
+    are resized bilinearly too, as the authors' training, so their
+    boundaries become fractional; integer 0/1 label masks use nearest
+    neighbour and stay 0/1.
 
     Args:
         scale (int | tuple[int, int]): Output ``(H, W)``; an int is square.
             Defaults to 480.
+
+    Required keys: ``img``, ``ref_imgs``, ``ori_shape``.
+    Modified keys: ``img``, ``ref_imgs``, ``img_shape``, ``gt_seg_map``
+    and ``ref_gt_seg_maps`` (when present; dtype kept).
+    Added keys: ``scale_factor`` ``(w_scale, h_scale)``.
     """
 
     def __init__(self, scale: Union[int, Tuple[int, int]] = 480):
         self.scale = (scale, scale) if isinstance(scale, int) else tuple(scale)
 
+    @staticmethod
+    def _resize_mask(mask: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+        # interpolating integer labels would invent classes; soft masks are
+        # interpolated like images
+        interp = (cv2.INTER_LINEAR
+                  if mask.dtype.kind == 'f' else cv2.INTER_NEAREST)
+        return cv2.resize(mask, size, interpolation=interp)
+
     def transform(self, results: dict) -> dict:
         h, w = self.scale
         _apply(results,
                lambda x: cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR),
-               lambda m: cv2.resize(m, (w, h),
-                                    interpolation=cv2.INTER_NEAREST))
+               lambda m: self._resize_mask(m, (w, h)))
         results['scale_factor'] = (w / results['ori_shape'][1],
                                    h / results['ori_shape'][0])
         return results
