@@ -17,14 +17,12 @@ model = dict(
 # much larger lr than the paper's fine-tuning lr, the same everywhere.
 optim_wrapper = dict(
     _delete_=True,
-    constructor='PhaseOptimWrapperConstructor',
-    video=dict(
-        type='OptimWrapper',
-        optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=5e-4),
-        clip_grad=dict(max_norm=10.)))
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=5e-4),
+    clip_grad=dict(max_norm=10.))
 max_epochs = 5
 param_scheduler = [
-    dict(type='PolyLR', power=0.9, eta_min=0., by_epoch=True, begin=0,
+    dict(type='PDNetPolyLR', power=0.9, eta_min=0., by_epoch=True, begin=0,
          end=max_epochs, convert_to_iter_based=True)
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)

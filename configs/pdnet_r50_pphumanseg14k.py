@@ -7,6 +7,5 @@ _base_ = [
 sync_bn = 'torch'
 find_unused_parameters = True
 train_cfg = dict(image_dataloader={{_base_.image_dataloader}})
-optim_wrapper = dict(
-    video=dict(type='AmpOptimWrapper', loss_scale='dynamic'),
-    image=dict(type='AmpOptimWrapper', loss_scale='dynamic'))
+# mixed precision: ONE loss scaler for both phases, as the authors
+optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')

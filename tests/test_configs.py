@@ -28,7 +28,7 @@ def test_config_parses_and_builds(path):
     assert cfg.default_scope == 'mmseg'
     assert 'mmseg_pdnet' in cfg.custom_imports.imports
     assert cfg.train_cfg.type == 'AlternatingImageVideoLoop'
-    assert 'video' in cfg.optim_wrapper
+    assert 'optimizer' in cfg.optim_wrapper  # one optimizer, both phases
     init_default_scope('mmseg')
     model_cfg = cfg.model.copy()
     # building must not fetch weights: drop pretrained checkpoints
@@ -45,16 +45,18 @@ def test_paper_recipe():
     assert cfg.train_cfg.max_epochs == 60
     assert cfg.train_dataloader.batch_size == 2
     assert cfg.train_cfg.image_dataloader.batch_size == 2
-    video, image = cfg.optim_wrapper.video, cfg.optim_wrapper.image
-    for w in (video, image):
-        assert w.type == 'AmpOptimWrapper'
-        assert w.optimizer == dict(type='SGD', lr=2.5e-4, momentum=0.9,
+    # ONE SGD, two groups, per-phase multipliers, one loss scaler (AMP)
+    optim = cfg.optim_wrapper
+    assert optim.type == 'AmpOptimWrapper'
+    assert optim.constructor == 'PhaseOptimWrapperConstructor'
+    assert optim.optimizer == dict(type='SGD', lr=2.5e-4, momentum=0.9,
                                    weight_decay=5e-4)
-    assert video.lr_mult == {'backbone.backbone': 0.01}
-    assert video.default_lr_mult == 10.0
-    assert image.params == ['backbone.backbone']
+    assert optim.paramwise_cfg.groups == dict(backbone=['backbone.backbone'])
+    assert optim.paramwise_cfg.phase_lr_mult == dict(
+        image=dict(backbone=1.0, others=0.0),
+        video=dict(backbone=0.01, others=10.0))
     poly, step = cfg.param_scheduler
-    assert (poly.type, poly.power, poly.end) == ('PolyLR', 0.9, 60)
+    assert (poly.type, poly.power, poly.end) == ('PDNetPolyLR', 0.9, 60)
     assert (step.type, step.milestones, step.gamma) == ('MultiStepLR', [6],
                                                         0.5)
     assert cfg.sync_bn == 'torch'
@@ -63,7 +65,12 @@ def test_paper_recipe():
     assert cfg.model.part_loss.semantic_extractor.checkpoint == \
         'torchvision://resnet18'
     assert cfg.val_evaluator.type == 'JFMetric'
-    assert cfg.default_hooks.checkpoint.save_best == 'J&F'
+    # no checkpoint selection on the evaluation split (the test set)
+    assert cfg.default_hooks.checkpoint.save_best is None
+    assert cfg.default_hooks.checkpoint.interval == 1
+    assert cfg.train_dataloader.drop_last is True
+    assert cfg.train_cfg.image_dataloader.drop_last is True
+    assert cfg.val_dataloader.dataset.split == 'val'
 
 
 def test_variants_change_what_they_say():
@@ -92,6 +99,9 @@ def test_variants_change_what_they_say():
     assert mit.decoder.in_channels == [64, 128, 320, 512]
     pp = load('pdnet_r50_pphumanseg14k.py')
     assert pp.train_dataloader.dataset.type == 'PPHumanSeg14KDataset'
+    assert pp.optim_wrapper.type == 'AmpOptimWrapper'
+    assert pp.optim_wrapper.paramwise_cfg.phase_lr_mult.video.others == 10.0
+    assert pp.default_hooks.checkpoint.save_best is None
     demo = load('pdnet_r18_demo.py')
     assert demo.model.backbone.backbone.depth == 18
     assert demo.model.backbone.backbone.init_cfg is None

@@ -3,7 +3,6 @@ import math
 
 import pytest
 from mmengine.hooks import Hook
-from mmengine.optim import OptimWrapperDict
 from mmengine.runner import Runner
 
 import mmseg_pdnet  # noqa: F401  (registers the loop and the constructor)
@@ -11,11 +10,14 @@ from .toy import ToyDataset, ToySegmentor
 
 BASE_LR = 0.1
 SGD = dict(type='SGD', lr=BASE_LR, momentum=0.9, weight_decay=5e-4)
+# the authors' rule: one SGD, groups [backbone], [everything else]
+PHASE_LR_MULT = dict(image=dict(backbone=1.0, others=0.0),
+                     video=dict(backbone=0.01, others=10.0))
 PHASE_OPTIM = dict(
+    type='OptimWrapper', optimizer=SGD,
     constructor='PhaseOptimWrapperConstructor',
-    video=dict(optimizer=SGD, lr_mult={'backbone.backbone': 0.01},
-               default_lr_mult=10.0),
-    image=dict(optimizer=SGD, params=['backbone.backbone']))
+    paramwise_cfg=dict(groups=dict(backbone=['backbone.backbone']),
+                       phase_lr_mult=PHASE_LR_MULT))
 
 
 def loader(num, kind, batch_size=2):
@@ -26,8 +28,8 @@ def loader(num, kind, batch_size=2):
 
 
 class RecordHook(Hook):
-    """Records phase, iteration and every group's lr before each step, and
-    the parameters after it."""
+    """Records phase, iteration and every group's lr (as the step uses it)
+    before each step, and the parameters and momentum buffers after it."""
 
     priority = 'VERY_LOW'
 
@@ -38,13 +40,8 @@ class RecordHook(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if self.stop_at is not None and runner.iter == self.stop_at:
             raise KeyboardInterrupt('simulated interruption')
-        wrappers = runner.optim_wrapper
-        if isinstance(wrappers, OptimWrapperDict):
-            wrappers = dict(wrappers.items())
-        else:
-            wrappers = dict(video=wrappers)
-        lrs = {name: [g['lr'] for g in w.optimizer.param_groups]
-               for name, w in wrappers.items()}
+        lrs = {g.get('name', 'all'): g['lr']
+               for g in runner.optim_wrapper.optimizer.param_groups}
         stale = [n for n, p in runner.model.named_parameters()
                  if p.grad is not None and p.grad.abs().sum() > 0]
         self.records.append(
@@ -60,11 +57,17 @@ class RecordHook(Hook):
         self.records[-1]['params'] = {
             n: p.detach().clone() for n, p in model.named_parameters()
         }
+        state = runner.optim_wrapper.optimizer.state
+        self.records[-1]['momentum'] = {
+            n: state[p]['momentum_buffer'].clone()
+            for n, p in model.named_parameters()
+            if 'momentum_buffer' in state.get(p, {})
+        }
 
 
 def poly_factor(t, total, milestone_iter=None):
-    # MMEngine's PolyLR reaches 0 at the last iteration: T = total - 1
-    f = (1 - t / (total - 1))**0.9
+    # the authors' poly decay (PDNetPolyLR): (1 - t / T)^0.9
+    f = (1 - t / total)**0.9
     if milestone_iter is not None and t >= milestone_iter:
         f *= 0.5
     return f
@@ -82,7 +85,7 @@ def make_runner(tmp_path):
         if image:
             train_cfg['image_dataloader'] = loader(image, 'image')
         schedulers = [
-            dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=True,
+            dict(type='PDNetPolyLR', power=0.9, eta_min=0.0, by_epoch=True,
                  begin=0, end=epochs, convert_to_iter_based=True)
         ]
         if milestone is not None:

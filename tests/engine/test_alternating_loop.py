@@ -2,9 +2,10 @@ import math
 
 import pytest
 import torch
-from mmengine.optim import OptimWrapper
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 
-from .conftest import BASE_LR, expected_phases, poly_factor
+from .conftest import BASE_LR, PHASE_LR_MULT, expected_phases, poly_factor
+from .toy import ToySegmentor
 
 
 def test_alternation_order_and_epoch_length(make_runner):
@@ -35,6 +36,21 @@ def test_small_image_set_is_cycled_and_reshuffled(make_runner):
         assert sorted(ids) == [0, 1, 2, 3]
 
 
+def test_image_stream_is_kept_across_epochs(make_runner):
+    """As the authors: epoch e continues the image iterator of epoch e - 1
+    (one image batch per epoch here); it restarts, reshuffled, only when
+    the image set is exhausted."""
+    runner = make_runner(video=4, image=6, epochs=6)
+    runner.train()
+    image_batches = [ids for kind, ids in runner.model.seen
+                     if kind == 'image']
+    assert len(image_batches) == 6  # 3 batches a pass: two passes
+    first, second = image_batches[:3], image_batches[3:]
+    assert sorted(sum(first, [])) == list(range(6))
+    assert sorted(sum(second, [])) == list(range(6))
+    assert first != second  # pass 2 is shuffled with another seed
+
+
 def test_video_only_fallback_with_plain_optim_wrapper(make_runner):
     optim = dict(type='OptimWrapper',
                  optimizer=dict(type='SGD', lr=BASE_LR))
@@ -46,11 +62,16 @@ def test_video_only_fallback_with_plain_optim_wrapper(make_runner):
     assert {r['phase'] for r in runner.record_hook.records} == {'video'}
 
 
-def test_image_steps_need_an_image_wrapper(make_runner):
-    optim = dict(type='OptimWrapper',
-                 optimizer=dict(type='SGD', lr=BASE_LR))
-    runner = make_runner(video=4, image=2, epochs=1, optim=optim)
-    with pytest.raises(TypeError, match='image'):
+def test_two_optimizers_are_refused(make_runner):
+    """The authors step ONE optimizer in both phases; a dict of per-phase
+    wrappers (separate momentum) is an error that says what to use."""
+    runner = make_runner(video=4, image=2, epochs=1)
+    params = list(runner.model.parameters())
+    runner.optim_wrapper = OptimWrapperDict(**{
+        phase: OptimWrapper(torch.optim.SGD(params, lr=BASE_LR))
+        for phase in ('video', 'image')
+    })
+    with pytest.raises(TypeError, match='ONE optimizer'):
         runner.train()
 
 
@@ -81,41 +102,96 @@ def test_lr_of_every_group_follows_poly_across_phases(make_runner):
     assert total == epochs * per_epoch == 15
     for r in records:
         f = poly_factor(r['iter'], total, milestone * per_epoch)
-        # video: backbone 0.01 x base, decoder and head 10 x base
-        assert sorted(r['lrs']['video']) == pytest.approx(
-            sorted([0.01 * BASE_LR * f, 10 * BASE_LR * f]), rel=1e-6)
-        assert r['lrs']['image'] == pytest.approx([BASE_LR * f], rel=1e-6)
+        mult = PHASE_LR_MULT[r['phase']]
+        assert r['lrs']['backbone'] == pytest.approx(
+            mult['backbone'] * BASE_LR * f, rel=1e-9, abs=0)
+        assert r['lrs']['others'] == pytest.approx(
+            mult['others'] * BASE_LR * f, rel=1e-9, abs=0)
+    # the optimizer keeps the scheduled base lr between iterations (the
+    # schedule ends with the last iteration's value)
+    f_end = poly_factor(total - 1, total, milestone * per_epoch)
+    assert [g['lr'] for g in runner.optim_wrapper.optimizer.param_groups
+            ] == pytest.approx([BASE_LR * f_end] * 2, abs=1e-12)
 
 
-def test_image_steps_update_the_backbone_only(make_runner):
+def _authors_reference(seen, num_video, num_image, total, milestone_iter):
+    """The authors' training loop in plain PyTorch: ONE torch.optim.SGD
+    with groups [backbone], [everything else]; image steps at lrs
+    (lr_t, 0), video steps at (0.01 lr_t, 10 lr_t), with
+    lr_t = base * (1 - t/T)^0.9 * 0.5^[t >= milestone]. Replays the
+    batches the runner saw, in its order.
+
+    Returns the parameters and momentum buffers after every step."""
+    model = ToySegmentor()  # same seeded initial weights
+    backbone = list(model.backbone.backbone.parameters())
+    others = [p for n, p in model.named_parameters()
+              if not n.startswith('backbone.backbone.')]
+    sgd = torch.optim.SGD([dict(params=backbone), dict(params=others)],
+                          lr=BASE_LR, momentum=0.9, weight_decay=5e-4)
+    out = []
+    for t, (kind, ids) in enumerate(seen):
+        lr = BASE_LR * (1 - t / total)**0.9 * (0.5 if t >= milestone_iter
+                                               else 1.0)
+        mult = PHASE_LR_MULT[kind]
+        sgd.param_groups[0]['lr'] = lr * mult['backbone']
+        sgd.param_groups[1]['lr'] = lr * mult['others']
+        num = num_video if kind == 'video' else num_image
+        x = torch.tensor([[(i + 1) / num] for i in ids])
+        y = model.head(torch.relu(model.backbone.decoder(
+            model.backbone.backbone(x))))
+        loss = ((y - 2 * x)**2).mean()
+        sgd.zero_grad()
+        loss.backward()
+        sgd.step()
+        out.append(dict(
+            params={n: p.detach().clone()
+                    for n, p in model.named_parameters()},
+            momentum={n: sgd.state[p]['momentum_buffer'].clone()
+                      for n, p in model.named_parameters()}))
+    return out
+
+
+def test_matches_the_authors_single_optimizer_loop(make_runner):
+    """Every parameter and momentum buffer after every step (image, video,
+    video, ...) equals a plain-PyTorch replay of the authors' loop."""
+    runner = make_runner(video=8, image=4, epochs=2, milestone=1)
+    runner.train()
+    records = runner.record_hook.records
+    phases = [r['phase'] for r in records]
+    assert phases[:3] == ['image', 'video', 'video']
+    per_epoch = len(runner.train_dataloader)
+    ref = _authors_reference(runner.model.seen, 8, 4,
+                             runner.train_loop.max_iters, per_epoch)
+    assert len(ref) == len(records) == 12
+    for step, (got, want) in enumerate(zip(records, ref)):
+        for key in ('params', 'momentum'):
+            assert got[key].keys() == want[key].keys()
+            for name, value in want[key].items():
+                torch.testing.assert_close(
+                    got[key][name], value, rtol=0, atol=1e-6,
+                    msg=f'step {step} ({phases[step]}) {key} {name}')
+
+
+def test_image_steps_fill_the_heads_momentum_but_move_only_the_backbone(
+        make_runner):
+    """On an image step the heads' lr is 0 but they are stepped: their
+    momentum buffer takes the image gradient; their weights do not move."""
     runner = make_runner(video=6, image=2, epochs=1)
     before = {n: p.detach().clone()
               for n, p in runner.model.named_parameters()}
     runner.train()
     records = runner.record_hook.records
-    prev = before
-    for r in records[:-1]:  # the poly lr is 0 at the last iteration
-        changed = {n for n, p in r['params'].items()
-                   if not torch.equal(p, prev[n])}
-        if r['phase'] == 'image':
-            assert changed == {'backbone.backbone.weight',
-                               'backbone.backbone.bias'}
-        else:
-            assert changed == set(prev)
-        prev = r['params']
-
-
-def test_no_gradient_leaks_from_image_to_video_steps(make_runner):
-    """The image step's backward also fills the gradients of the heads,
-    which the image optimizer neither steps nor zeroes: a video step must
-    not start from them."""
-    runner = make_runner(video=6, image=2, epochs=1)
-    runner.train()
-    records = runner.record_hook.records
-    phases = [r['phase'] for r in records]
-    assert phases[:3] == ['image', 'video', 'video']
-    for r in records:
-        assert r['stale_grads'] == []
+    first = records[0]
+    assert first['phase'] == 'image'
+    changed = {n for n, p in first['params'].items()
+               if not torch.equal(p, before[n])}
+    assert changed == {'backbone.backbone.weight', 'backbone.backbone.bias'}
+    assert set(first['momentum']) == set(before)  # every buffer exists
+    assert all(first['momentum'][n].abs().sum() > 0 for n in before)
+    second = records[1]
+    assert second['phase'] == 'video'
+    assert all(not torch.equal(second['params'][n], first['params'][n])
+               for n in before)
 
 
 def test_resume_restores_iteration_schedule_and_phase(make_runner, tmp_path):
@@ -136,9 +212,13 @@ def test_resume_restores_iteration_schedule_and_phase(make_runner, tmp_path):
     for r in got:
         assert r['phase'] == ref[r['iter']]['phase']
         assert r['epoch'] == ref[r['iter']]['epoch']
-        for name in ('video', 'image'):
-            assert r['lrs'][name] == pytest.approx(
-                ref[r['iter']]['lrs'][name], rel=1e-6)
+        assert r['lrs'] == pytest.approx(ref[r['iter']]['lrs'], rel=1e-9)
     assert resumed.model.seen == full.model.seen[10:]
-    for n, p in resumed.model.named_parameters():
-        torch.testing.assert_close(p, dict(full.model.named_parameters())[n])
+    # the image stream continues where it stopped, and the momentum
+    # buffers are restored: the same weights as without interruption
+    for r in got:
+        want = ref[r['iter']]
+        for key in ('params', 'momentum'):
+            for n, value in want[key].items():
+                torch.testing.assert_close(r[key][n], value, rtol=0,
+                                           atol=1e-6)

@@ -17,7 +17,7 @@ data_root = '{data}'
 crop_size = 64
 train_pipeline = [
     dict(type='LoadPairedImages'),
-    dict(type='LoadPairedAnnotations'),
+    dict(type='LoadPairedAnnotations', soft_masks=True),
     dict(type='PairedRandomCrop', max_drop=1 / 8),
     dict(type='PairedRandomFlip', prob=0.5),
     dict(type='PairedResize', scale=crop_size),
@@ -39,7 +39,7 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=2, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-optim_wrapper = dict(video=dict(optimizer=dict(lr={lr})))
+optim_wrapper = dict(optimizer=dict(lr={lr}))
 train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
 default_hooks = dict(logger=dict(interval=1),
                      checkpoint=dict(interval={epochs}))
@@ -47,9 +47,13 @@ default_hooks = dict(logger=dict(interval=1),
 
 IMAGES = """
 optim_wrapper = dict(
-    image=dict(type='OptimWrapper',
-               optimizer=dict(type='SGD', lr=0.01, momentum=0.9),
-               params=['backbone.backbone']))
+    _delete_=True, type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.01, momentum=0.9),
+    constructor='PhaseOptimWrapperConstructor',
+    paramwise_cfg=dict(
+        groups=dict(backbone=['backbone.backbone']),
+        phase_lr_mult=dict(image=dict(backbone=1.0, others=0.0),
+                           video=dict(backbone=0.01, others=10.0))))
 train_cfg.update(image_dataloader=dict(
     batch_size={batch}, num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=True),

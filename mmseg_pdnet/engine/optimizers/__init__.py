@@ -1,3 +1,4 @@
-from .phase_optim_wrapper_constructor import PhaseOptimWrapperConstructor
+from .phase_optim_wrapper_constructor import (PhaseOptimWrapperConstructor,
+                                              apply_phase_lr, restore_lr)
 
-__all__ = ['PhaseOptimWrapperConstructor']
+__all__ = ['PhaseOptimWrapperConstructor', 'apply_phase_lr', 'restore_lr']

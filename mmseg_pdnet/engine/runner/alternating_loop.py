@@ -3,12 +3,12 @@ import itertools
 from typing import Dict, List, Optional, Tuple, Union
 
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
-from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.optim import OptimWrapperDict
 from mmengine.runner import EpochBasedTrainLoop
 from mmseg.registry import LOOPS
 from torch.utils.data import DataLoader
 
+from ..optimizers import apply_phase_lr, restore_lr
 from .interleaved_loader import InterleavedImageVideoLoader
 
 PHASES = ('video', 'image')
@@ -16,7 +16,7 @@ PHASES = ('video', 'image')
 
 @LOOPS.register_module()
 class AlternatingImageVideoLoop(EpochBasedTrainLoop):
-    """PDNet's alternating image/video training (REFERENCE.md section 3).
+    """PDNet's alternating image/video training (docs/fidelity.md).
 
     Every epoch runs one image batch before every two video batches, so an
     epoch is ``V + ceil(V / 2)`` iterations for V video batches (the
@@ -25,22 +25,23 @@ class AlternatingImageVideoLoop(EpochBasedTrainLoop):
     iterations (poly decay, the x0.5 factor from epoch 6) follow the
     iterations of both phases.
 
-    Each phase steps its own optimizer wrapper: with an ``OptimWrapperDict``
-    of ``video`` and ``image`` wrappers, video batches update the whole
-    model (small lr on the backbone, see
-    :class:`PhaseOptimWrapperConstructor`) and image batches the backbone
-    only. The model's ``train_step`` (on the DDP wrapper when distributed)
-    gets ``optim_wrapper[phase]``, so AMP (``AmpOptimWrapper``) and
-    gradient synchronisation are MMEngine's. Logged losses carry the phase
-    as prefix (``video.loss_seg``, ``image.loss_seg``, ...) and
-    :attr:`phase` tells hooks the phase of the current iteration.
+    Both phases step ONE optimizer (one momentum buffer per parameter,
+    one loss scaler under AMP), as the authors: before each iteration the
+    group lrs are multiplied by the phase's ``phase_lr_mult`` (image:
+    backbone x1, the rest x0; video: backbone x0.01, the rest x10, see
+    :class:`PhaseOptimWrapperConstructor`) and put back afterwards. The
+    model's ``train_step`` (on the DDP wrapper when distributed) gets the
+    wrapper, so AMP (``AmpOptimWrapper``) and gradient synchronisation are
+    MMEngine's. Logged losses carry the phase as prefix (``video.loss_seg``,
+    ``image.loss_seg``, ...) and :attr:`phase` tells hooks the phase of the
+    current iteration.
 
-    Without ``image_dataloader`` it is video-only epoch training (a plain
-    ``OptimWrapper`` is then accepted too).
+    Without ``image_dataloader`` it is video-only epoch training.
 
-    Resuming restores the iteration count and the schedulers (MMEngine) and
-    the phase of the alternation: an epoch always starts with the same
-    phase sequence, and a checkpoint taken in the middle of an epoch
+    Resuming restores the iteration count, the optimizer (momentum
+    buffers) and the schedulers (MMEngine), the phase of the alternation
+    (an epoch always starts with the same phase sequence) and the position
+    of the image stream; a checkpoint taken in the middle of an epoch
     replays that epoch's data up to the saved iteration without training
     on it (as MMEngine's ``IterBasedTrainLoop`` does).
 
@@ -102,47 +103,35 @@ class AlternatingImageVideoLoop(EpochBasedTrainLoop):
     def run_iter(self, idx: int, data_batch: Tuple[str, dict]) -> None:
         """One iteration of the phase the interleaved loader gives.
 
+        The optimizer's group lrs are scaled by the phase's multipliers for
+        this iteration only (hooks see the effective lrs) and put back
+        before ``after_train_iter``, so the parameter schedulers and the
+        checkpoints always hold the scheduled base lrs.
+
         Args:
             idx (int): Index of the iteration within the epoch.
             data_batch (tuple[str, dict]): ``(phase, batch)``.
         """
         phase, batch = data_batch
-        if phase != self.phase:
-            # The other phase's backward left gradients on parameters that
-            # its optimizer does not step (e.g. the heads after an image
-            # step); they must not leak into this phase's update.
-            self._model.zero_grad(set_to_none=True)
         self.phase = phase
-        self.runner.call_hook(
-            'before_train_iter', batch_idx=idx, data_batch=batch)
-        outputs = self.runner.model.train_step(
-            batch, optim_wrapper=self._optim_wrapper(phase))
+        optim_wrapper = self.runner.optim_wrapper
+        if isinstance(optim_wrapper, OptimWrapperDict):
+            raise TypeError(
+                'AlternatingImageVideoLoop steps ONE optimizer in both '
+                'phases, as the PDNet authors; got an OptimWrapperDict '
+                f'({list(optim_wrapper.keys())}). Build one wrapper with '
+                "constructor='PhaseOptimWrapperConstructor' and "
+                'paramwise_cfg.phase_lr_mult (docs/fidelity.md)')
+        scheduled = apply_phase_lr(optim_wrapper.optimizer, phase)
+        try:
+            self.runner.call_hook(
+                'before_train_iter', batch_idx=idx, data_batch=batch)
+            outputs = self.runner.model.train_step(
+                batch, optim_wrapper=optim_wrapper)
+        finally:
+            restore_lr(optim_wrapper.optimizer, scheduled)
         outputs = {f'{phase}.{k}': v for k, v in outputs.items()}
         self.runner.call_hook(
             'after_train_iter', batch_idx=idx, data_batch=batch,
             outputs=outputs)
         self._iter += 1
-
-    @property
-    def _model(self):
-        model = self.runner.model
-        return model.module if is_model_wrapper(model) else model
-
-    def _optim_wrapper(self, phase: str) -> OptimWrapper:
-        wrapper = self.runner.optim_wrapper
-        if isinstance(wrapper, OptimWrapperDict):
-            if phase not in wrapper:
-                raise KeyError(
-                    f'optim_wrapper has no {phase!r} wrapper (it has '
-                    f'{list(wrapper.keys())}); AlternatingImageVideoLoop '
-                    "needs 'video' and, with an image_dataloader, 'image' "
-                    '(see PhaseOptimWrapperConstructor)')
-            return wrapper[phase]
-        if phase == 'image':
-            raise TypeError(
-                'image steps need an OptimWrapperDict with an \'image\' '
-                'wrapper that updates the backbone only; got a single '
-                f'{type(wrapper).__name__}. Use '
-                "optim_wrapper=dict(constructor='PhaseOptimWrapperConstructor'"
-                ', video=..., image=...) or drop image_dataloader')
-        return wrapper

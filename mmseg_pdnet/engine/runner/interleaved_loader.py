@@ -1,6 +1,9 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
+import itertools
 import math
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
+
+from torch.utils.data import DataLoader
 
 
 class InterleavedImageVideoLoader:
@@ -10,15 +13,17 @@ class InterleavedImageVideoLoader:
     image batch before every ``video_per_image`` (2) video batches, i.e.
     ``image, video, video, image, video, video, ...``. An epoch therefore
     has ``V + ceil(V / 2)`` iterations for V video batches, as the authors
-    counted (REFERENCE.md section 3). Without an image loader it yields
-    video batches only.
+    counted (docs/fidelity.md). Without an image loader it yields video
+    batches only.
 
-    The image stream of epoch ``e`` is deterministic: the image sampler is
-    re-seeded with ``set_epoch`` (``e * rounds + r`` for the r-th pass over
-    the image loader within the epoch), and the first ``ceil(V / 2)``
-    batches are used. A large image set thus contributes a fresh random
-    subset every epoch, a small one is cycled, and resuming in the middle
-    of an epoch only has to replay that epoch.
+    The image stream is ONE iterator kept across epochs, as in the
+    authors' training: epoch ``e`` continues where epoch ``e - 1`` stopped,
+    and the image loader is restarted only when exhausted. Pass ``r`` over
+    the image set is shuffled with ``sampler.set_epoch(r)``, so the stream
+    is a deterministic function of the number of image batches consumed:
+    when an epoch does not continue the previous one (resuming from a
+    checkpoint), :meth:`set_epoch` repositions the stream at batch
+    ``e * ceil(V / 2)`` without loading the skipped batches.
 
     ``len()``, ``dataset``, ``sampler`` and ``batch_size`` are what
     MMEngine's runner, hooks and schedulers read from
@@ -48,6 +53,8 @@ class InterleavedImageVideoLoader:
         self.image_loader = image_loader
         self.video_per_image = video_per_image
         self.epoch = 0
+        self._images: Optional[Iterator] = None  # the live image stream
+        self._consumed = 0  # image batches taken from the stream so far
 
     @property
     def dataset(self):
@@ -62,9 +69,17 @@ class InterleavedImageVideoLoader:
         return self.video_loader.batch_size
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the image stream of ``epoch`` (the video sampler's epoch
-        is set by MMEngine's ``DistSamplerSeedHook``)."""
+        """Start epoch ``epoch``: continue the image stream, or reposition
+        it when the epoch does not follow the batches consumed so far (the
+        video sampler's epoch is set by MMEngine's ``DistSamplerSeedHook``).
+        """
         self.epoch = epoch
+        if self.image_loader is None:
+            return
+        start = epoch * self.num_image_batches
+        if self._images is None or start != self._consumed:
+            self._images = self._image_stream(start)
+            self._consumed = start
 
     @property
     def num_image_batches(self) -> int:
@@ -85,18 +100,41 @@ class InterleavedImageVideoLoader:
             out.append('video')
         return out
 
-    def _image_stream(self) -> Iterator:
-        rounds = math.ceil(self.num_image_batches / len(self.image_loader))
+    def _image_stream(self, start: int) -> Iterator:
+        """Image batches from global image batch ``start`` on, forever."""
+        per_pass = len(self.image_loader)
+        image_pass, skip = divmod(start, per_pass)
         sampler = getattr(self.image_loader, 'sampler', None)
-        for r in range(rounds):
+        while True:
             if hasattr(sampler, 'set_epoch'):
-                sampler.set_epoch(self.epoch * rounds + r)
-            yield from self.image_loader
+                sampler.set_epoch(image_pass)
+            if skip:
+                yield from self._skipped_loader(skip)
+                skip = 0
+            else:
+                yield from self.image_loader
+            image_pass += 1
+
+    def _skipped_loader(self, skip: int) -> DataLoader:
+        """The current image pass without its first ``skip`` batches: the
+        same loader settings over the sampler's remaining indices, so the
+        skipped batches are never loaded."""
+        loader = self.image_loader
+        if not isinstance(loader, DataLoader) or loader.batch_size is None:
+            return itertools.islice(iter(loader), skip, None)
+        indices = list(iter(loader.sampler))[skip * loader.batch_size:]
+        return DataLoader(
+            loader.dataset, batch_size=loader.batch_size, sampler=indices,
+            num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+            pin_memory=loader.pin_memory, drop_last=loader.drop_last,
+            worker_init_fn=loader.worker_init_fn)
 
     def __iter__(self) -> Iterator[Tuple[str, dict]]:
-        images = (self._image_stream()
-                  if self.image_loader is not None else None)
+        if self.image_loader is not None and self._images is None:
+            self.set_epoch(self.epoch)
         for v, batch in enumerate(self.video_loader):
-            if images is not None and v % self.video_per_image == 0:
-                yield 'image', next(images)
+            if self.image_loader is not None and \
+                    v % self.video_per_image == 0:
+                self._consumed += 1
+                yield 'image', next(self._images)
             yield 'video', batch

@@ -1,0 +1,3 @@
+from .pdnet_poly_lr import PDNetPolyLR
+
+__all__ = ['PDNetPolyLR']
