@@ -33,6 +33,10 @@ setup(
     ],
     extras_require={
         'tests': ['pytest', 'onnx', 'onnxruntime', 'scikit-video'],
+        # MMEngine resolves the configs' torchvision://resnet50 / resnet18
+        # ImageNet weights through torchvision: install the build that
+        # matches your torch (training with the paper configs only)
+        'train': ['torchvision'],
     },
     zip_safe=False,
 )

@@ -15,6 +15,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from mmseg_pdnet.engine.runner import prepare_cpu_distributed
+from mmseg_pdnet.utils import PretrainedWeightsUnavailable
 
 
 def parse_args(argv=None):
@@ -41,27 +42,18 @@ def parse_args(argv=None):
     return args
 
 
-def optim_wrappers(cfg: Config) -> list:
-    """The optim wrapper config(s): one, or one per phase."""
-    wrapper = cfg.optim_wrapper
-    if 'optimizer' in wrapper:
-        return [wrapper]
-    # one wrapper per phase (PhaseOptimWrapperConstructor)
-    return [w for k, w in wrapper.items() if k != 'constructor']
-
-
 def enable_amp(cfg: Config) -> None:
-    """Switch every optim wrapper (one, or a dict per phase) to AMP."""
-    for w in optim_wrappers(cfg):
-        if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.',
-                      logger='current', level=logging.WARNING)
-            continue
-        if w.get('type', 'OptimWrapper') != 'OptimWrapper':
-            raise ValueError('--amp is only supported with OptimWrapper, '
-                             f'got {w.get("type")}')
-        w['type'] = 'AmpOptimWrapper'
-        w['loss_scale'] = 'dynamic'
+    """Switch the optim wrapper (one for both phases) to AMP."""
+    w = cfg.optim_wrapper
+    if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        print_log('AMP training is already enabled in your config.',
+                  logger='current', level=logging.WARNING)
+        return
+    if w.get('type', 'OptimWrapper') != 'OptimWrapper':
+        raise ValueError('--amp is only supported with OptimWrapper, '
+                         f'got {w.get("type")}')
+    w['type'] = 'AmpOptimWrapper'
+    w['loss_scale'] = 'dynamic'
 
 
 def disable_amp(cfg: Config) -> None:
@@ -71,13 +63,11 @@ def disable_amp(cfg: Config) -> None:
     MUSA); the paper recipe asks for AMP, and on a CPU-only machine it
     still trains, in float32.
     """
-    amp = [w for w in optim_wrappers(cfg)
-           if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper']
-    for w in amp:
+    w = cfg.optim_wrapper
+    if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
         w['type'] = 'OptimWrapper'
         for key in ('loss_scale', 'dtype', 'use_fsdp'):
             w.pop(key, None)
-    if amp:
         print_log('No GPU: the config asks for AmpOptimWrapper, which needs '
                   'one; training in float32 (OptimWrapper) instead.',
                   logger='current', level=logging.WARNING)
@@ -118,7 +108,10 @@ def main(argv=None):
     except ValueError as e:
         raise SystemExit(f'train.py: error: {e}')
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except PretrainedWeightsUnavailable as e:
+        raise SystemExit(f'train.py: error: {e}')
 
 
 if __name__ == '__main__':

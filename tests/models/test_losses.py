@@ -44,6 +44,17 @@ def test_orthonormal_hand_value():
     assert OrthonormalLoss()(torch.eye(3) * 5).item() == pytest.approx(0.0)
 
 
+def test_orthonormal_uses_the_non_negative_basis():
+    """As the authors: relu(w), the basis the semantic loss uses. Rows
+    [1, -1] and [1, 1] are orthogonal as raw w (loss 0) but relu makes
+    them [1, 0] and [1, 1]: cosine 1/sqrt(2), loss 2 * 1/2 = 1."""
+    w = torch.tensor([[1., -1.], [1., 1.]], requires_grad=True)
+    loss = OrthonormalLoss()(w)
+    assert loss.item() == pytest.approx(1.0, rel=1e-6)
+    loss.backward()
+    assert w.grad[0, 1] == 0  # no gradient through the clipped entry
+
+
 def test_area_variance_hand_value():
     parts = torch.tensor([[[[1., 2.]], [[1., 0.]]]])  # areas 3 and 1
     # [3, 1] / sqrt(10) -> unbiased variance (2 / sqrt(10))^2 / 2 = 0.2

@@ -54,10 +54,11 @@ def test_benchmark_reports_every_field(bench, tmp_path):
         assert result['inference']['ratios'][key] > 0
     train = result['train']
     assert (train['batch'], train['size'], train['num_parts']) == (2, 64, 5)
-    for variant in ('lean', 'straightforward'):
+    for variant in ('lean', 'straightforward', 'lean_stacked'):
         for key in ('median_ms', 'min_ms', 'max_ms', 'peak_mem_mb', 'loss'):
             assert train[variant][key] > 0, (variant, key)
     assert train['peak_mem_ratio_lean_over_straightforward'] > 0
+    assert train['time_ratio_per_frame_over_stacked'] > 0
     assert train['loss_rel_diff'] <= 1e-5  # same loss, lean or not
     assert returned['inference']['ratios'] == result['inference']['ratios']
 

@@ -463,7 +463,11 @@ def training_batch(batch: int, size: int, num_refs: int, device: str):
 
 
 def bench_train(cfg: Config, args) -> dict:
-    """Forward + backward time and peak memory, lean vs straightforward."""
+    """Forward + backward time and peak memory: the memory-lean and the
+    straightforward part losses (encoder calls per frame set, as the
+    authors), and the lean losses with target and reference stacked in one
+    encoder call (``per_frame_norm=False``: what the authors' separate BN
+    statistics cost)."""
     device = args.device
     size = args.train_size or args.size
     model = build_model(cfg.model, device, args.checkpoint).train()
@@ -486,14 +490,17 @@ def bench_train(cfg: Config, args) -> dict:
 
     out = dict(batch=args.train_batch, size=size,
                num_parts=model.neck.num_parts if model.use_ipda else 1)
-    variants = dict(lean=True, straightforward=False)
+    per_frame = model.backbone.per_frame_norm
+    variants = dict(lean=(True, per_frame), straightforward=(False, per_frame),
+                    lean_stacked=(True, False))
 
-    def run_variant(lean: bool):
+    def run_variant(lean: bool, per_frame_norm: bool):
         model.part_loss.sem.lean = lean
+        model.backbone.per_frame_norm = per_frame_norm
         return step()
 
-    calls = {name: partial(run_variant, lean)
-             for name, lean in variants.items()}
+    calls = {name: partial(run_variant, *flags)
+             for name, flags in variants.items()}
     # one warm-up step each (also the loss values), then interleaved steps
     values = {name: call().item() for name, call in calls.items()}
     times = time_interleaved(calls, device, 0, args.train_repeats)
@@ -515,6 +522,12 @@ def bench_train(cfg: Config, args) -> dict:
         out['lean']['median_ms'] / out['straightforward']['median_ms']
     out['loss_rel_diff'] = abs(out['lean']['loss'] - out['straightforward']
                                ['loss']) / abs(out['straightforward']['loss'])
+    out['time_ratio_per_frame_over_stacked'] = \
+        out['lean']['median_ms'] / out['lean_stacked']['median_ms']
+    model.backbone.per_frame_norm = per_frame
+    print('train per-frame-set encoder calls / one stacked call: time '
+          f'ratio {out["time_ratio_per_frame_over_stacked"]:.3f}',
+          flush=True)
     print('train peak memory lean / straightforward '
           f'{out["peak_mem_ratio_lean_over_straightforward"]:.3f}; time '
           f'ratio {out["time_ratio_lean_over_straightforward"]:.3f}; total '

@@ -1,5 +1,8 @@
 # PDNet-R50 (p = 5, one reference frame), as the authors' model
-# (REFERENCE.md section 1). ImageNet-pretrained torchvision ResNet-50.
+# (docs/fidelity.md). ImageNet-pretrained torchvision ResNet-50: the
+# torchvision:// weights need the torchvision package and internet access
+# (pip install -e ".[train]"); offline, point the two checkpoint keys below
+# at local files.
 norm_cfg = dict(type='BN', requires_grad=True)  # SyncBN in multi-GPU configs
 data_preprocessor = dict(
     type='PairedSegDataPreProcessor',
@@ -15,6 +18,9 @@ model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='SiameseEncoder',
+        # training: target and reference in separate encoder calls, so BN
+        # statistics are per frame set, as the authors
+        per_frame_norm=True,
         backbone=dict(
             type='ResNet',
             depth=50,

@@ -18,7 +18,7 @@ class MultiplicativeTopDown(BaseModule):
     through a lateral 1x1 conv + BN + ReLU; the upsampled coarser output is
     multiplied with it and refined by two 3x3 conv + BN + ReLU. The coarsest
     level (x5) is the lateral alone. Upsampling is bilinear with
-    ``align_corners=True`` (REFERENCE.md section 1).
+    ``align_corners=True`` (docs/fidelity.md).
 
     Args:
         in_channels (Sequence[int]): Channels of C2..C5,

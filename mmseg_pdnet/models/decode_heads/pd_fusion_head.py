@@ -1,6 +1,7 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
 from typing import List, Optional, Sequence, Tuple
 
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
@@ -109,13 +110,24 @@ class PDFusionHead(BaseDecodeHead):
     def forward_side(self, levels: Sequence[Tensor]) -> List[Tensor]:
         """Deep-supervision logits of the encoder levels x2..x5.
 
+        As the authors, every level but the finest is first upsampled
+        (bilinear, ``align_corners=True``) to the size of the next finer
+        level, so x2, x3, x4, x5 are predicted at strides 4/4/8/16, not
+        4/8/16/32 (the losses resize the logits to the mask size).
+
         Args:
             levels (Sequence[Tensor]): ``(B, C, H_i, W_i)``, finest first.
 
         Returns:
-            list[Tensor]: one ``(B, 1, H_i, W_i)`` logit per level.
+            list[Tensor]: one ``(B, 1, H_j, W_j)`` logit per level, where
+            ``j = max(i - 1, 0)``: the size of the next finer level.
         """
         if len(levels) != len(self.side_heads):
             raise ValueError(f'expected {len(self.side_heads)} encoder '
                              f'levels, got {len(levels)}')
-        return [head(x) for head, x in zip(self.side_heads, levels)]
+        finer = [levels[0]] + list(levels[:-1])
+        return [
+            head(x if x.shape[-2:] == f.shape[-2:] else F.interpolate(
+                x, size=f.shape[-2:], mode='bilinear', align_corners=True))
+            for head, x, f in zip(self.side_heads, levels, finer)
+        ]

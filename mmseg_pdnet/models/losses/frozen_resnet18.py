@@ -16,7 +16,9 @@ class FrozenResNet18Features(nn.Module):
 
     Never trained (no gradient, BN always in eval mode) and never part of
     the inference graph: :class:`PartDecouplingLoss` keeps it outside the
-    model's parameters and state dict.
+    model's parameters and state dict. The weights are loaded at the first
+    forward (a training step), so building a model for testing or export
+    never fetches them.
 
     Args:
         checkpoint (str, optional): torchvision ResNet-18 weights: a local
@@ -36,10 +38,8 @@ class FrozenResNet18Features(nn.Module):
                    'semantic_extractor.checkpoint for real training.')
             warnings.warn(msg)
             print_log(msg, logger='current', level=30)
-        else:
-            # torchvision names match mmseg's ResNet; the fc head is unused
-            load_checkpoint(self.resnet, checkpoint, map_location='cpu',
-                            strict=False, logger='current')
+        self.checkpoint = checkpoint
+        self._loaded = checkpoint is None
         self.requires_grad_(False)
         self.eval()
 
@@ -57,4 +57,10 @@ class FrozenResNet18Features(nn.Module):
         Returns:
             Tensor: ``(B, 512, H/32, W/32)``.
         """
+        if not self._loaded:
+            # torchvision names match mmseg's ResNet; the fc head is unused
+            load_checkpoint(self.resnet, self.checkpoint, map_location='cpu',
+                            strict=False, logger='current')
+            self.resnet.to(img.device)
+            self._loaded = True
         return self.resnet(img)[0]

@@ -9,9 +9,10 @@ from torch import Tensor, nn
 class OrthonormalLoss(nn.Module):
     """Orthonormality of the learnable part basis (SCOPS; paper sec. 4.4).
 
-    Rows of the basis w (one semantic prototype per part) are L2-normalised
-    and ``sum((W W^T - I)^2)`` pushes them apart, so that different parts
-    carry different semantics.
+    Rows of the non-negative basis ``relu(w)`` (one semantic prototype per
+    part, the same basis the semantic consistency loss uses, as in the
+    authors' code) are L2-normalised and ``sum((W W^T - I)^2)`` pushes them
+    apart, so that different parts carry different semantics.
 
     Args:
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
@@ -25,11 +26,12 @@ class OrthonormalLoss(nn.Module):
         """Compute the loss.
 
         Args:
-            basis (Tensor): ``(p, C)`` part basis.
+            basis (Tensor): ``(p, C)`` raw part basis w (relu is applied
+                here).
 
         Returns:
             Tensor: scalar loss.
         """
-        w = F.normalize(basis, dim=1)
+        w = F.normalize(F.relu(basis), dim=1)
         eye = torch.eye(w.shape[0], device=w.device, dtype=w.dtype)
         return self.loss_weight * ((w @ w.t() - eye)**2).sum()

@@ -20,7 +20,7 @@ class SemanticConsistencyLoss(nn.Module):
     features: ``MSE(sum_k X^k(u) relu(w_k), m(u) * f(u))`` averaged over all
     ``B * C * H * W`` elements, with f the stride-32 features upsampled
     bilinearly to the mask size and m the same mask that gated the parts
-    (ground truth or saliency). No L2 normalisation (REFERENCE.md sec. 2).
+    (ground truth or saliency). No L2 normalisation (docs/fidelity.md).
 
     ``lean=True`` (default) never builds the ``(B, C, H, W)`` full-resolution
     tensors. Bilinear upsampling is linear, so with ``W = relu(w)``:

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 class WeightedBCELoss(nn.Module):
     """Weighted binary cross-entropy of PDNet's segmentation loss (sec. 4.4).
 
-    The authors' scalar-weight form (REFERENCE.md section 2): mean
+    The authors' scalar-weight form (docs/fidelity.md): mean
     BCE-with-logits multiplied by ONE scalar for the whole batch,
     ``w = B*H*W / (number of pixels with gt >= 0.5 + 1)``, which up-weights
     batches with small portraits.

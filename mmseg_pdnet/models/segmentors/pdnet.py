@@ -110,23 +110,28 @@ class PDNet(BaseSegmentor):
 
     def _head(self, appearance: Tensor, motion: Optional[Tensor],
               size) -> Tensor:
-        return _resize(self.decode_head((appearance, motion)), size)
+        """Mask logits resized to ``size`` (None: at stride 4)."""
+        logit = self.decode_head((appearance, motion))
+        return logit if size is None else _resize(logit, size)
 
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: Optional[List[dict]] = None) -> Tensor:
         """Paired forward to mask logits ``(B, 1, H, W)`` at input size."""
         return self._paired_forward(inputs)['seg_logit']
 
-    def _paired_forward(self, inputs: Tensor) -> Dict[str, Tensor]:
+    def _paired_forward(self, inputs: Tensor,
+                        size='input') -> Dict[str, Tensor]:
+        """Paired forward: ``seg_logit`` at ``size`` (``'input'``: the
+        input size; None: stride 4) and, with IPDA, the part maps."""
+        if size == 'input':
+            size = inputs.shape[-2:]
         levels = self.extract_feat(inputs)
         appearance = levels[0][0]
         if not self.use_ipda:
-            return dict(seg_logit=self._head(appearance, None,
-                                             inputs.shape[-2:]))
+            return dict(seg_logit=self._head(appearance, None, size))
         out = self.neck(appearance, [lv[0] for lv in levels[1:]])
         return dict(
-            seg_logit=self._head(appearance, out['motion'],
-                                 inputs.shape[-2:]),
+            seg_logit=self._head(appearance, out['motion'], size),
             parts=out['part_masks'])
 
     # ------------------------------------------------------------------ #
@@ -193,7 +198,12 @@ class PDNet(BaseSegmentor):
             probability, ``(1, H0, W0)``), ``pred_sem_seg`` (0/1 long) and,
             with IPDA, ``pred_parts`` (R_t^k, ``(p, H/16, W/16)``).
         """
-        out = self._paired_forward(inputs)
+        if self._padded(data_samples):
+            out = self._paired_forward(inputs)
+        else:
+            # as the authors: the stride-4 logits are resized straight to
+            # the original size (then sigmoid), not through the input size
+            out = self._paired_forward(inputs, size=None)
         samples = self.postprocess_result(out['seg_logit'], data_samples)
         for i, sample in enumerate(samples):
             sample.pred_sem_seg.data = sample.pred_sem_seg.data.long()
@@ -201,10 +211,17 @@ class PDNet(BaseSegmentor):
                 sample.set_data(dict(pred_parts=PixelData(data=out['parts'][i])))
         return samples
 
+    @staticmethod
+    def _padded(data_samples: OptSampleList) -> bool:
+        """Whether the preprocessor padded any input (``padding_size``)."""
+        return any(
+            any(s.metainfo.get('padding_size', [0] * 4))
+            for s in data_samples or [])
+
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Training losses of a video batch or an image batch.
 
-        Video batch (REFERENCE.md section 2)::
+        Video batch (docs/fidelity.md)::
 
             Lseg(final, G_t)
             + side_weight * [sum_5 Lseg(side_t, G_t) + part_loss_t]
@@ -229,6 +246,7 @@ class PDNet(BaseSegmentor):
         if is_image:  # target = reference: encode once
             levels = self.backbone.forward_frames(frames[:1])
             levels = levels * (1 + self.num_refs)
+            self._update_reference_norm_stats(frames[0])
         else:
             levels = self.backbone.forward_frames(frames)
         appearance = [lv[0] for lv in levels]
@@ -258,6 +276,20 @@ class PDNet(BaseSegmentor):
         self._add_reference_losses(losses, data_samples, frames, levels,
                                    ipda, size)
         return losses
+
+    @torch.no_grad()
+    def _update_reference_norm_stats(self, image: Tensor) -> None:
+        """The authors' image step encodes the image twice, as target and
+        as its own reference. Both calls see the same batch, so outputs and
+        gradients equal those of one call reused; only the BN running
+        statistics differ: they are updated once per call. This runs the
+        reference calls for that update alone (training with
+        ``per_frame_norm``)."""
+        if not (self.training and getattr(self.backbone, 'per_frame_norm',
+                                          False)):
+            return
+        for _ in range(self.num_refs):
+            self.backbone(image)
 
     def _add_reference_losses(self, losses: dict, data_samples: SampleList,
                               frames: List[Tensor], levels, ipda,

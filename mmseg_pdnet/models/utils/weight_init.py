@@ -6,7 +6,7 @@ def init_pdnet_weights(module: nn.Module) -> None:
     """Initialise the new (non-backbone) layers as the PDNet authors did.
 
     Kaiming-normal (fan_in, ReLU) for every convolution and bias 0; BN weight
-    1 and bias 0 (REFERENCE.md section 1). ``ConvModule`` would otherwise use
+    1 and bias 0 (docs/fidelity.md). ``ConvModule`` would otherwise use
     its own fan_out initialisation.
 
     Args:
