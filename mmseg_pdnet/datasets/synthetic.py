@@ -10,7 +10,7 @@ semi-transparent subtitle band (the portrait stays annotated beneath it).
 """
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import cv2
 import numpy as np

@@ -247,9 +247,9 @@ class MVPSDataset(VideoPortraitDataset):
     loader and the MVPS evaluation code. ``split='val'`` reads
     ``ImageSets/val.txt``; when that file is missing but
     ``ImageSets/test.txt`` exists (copies of MVPS that name the evaluation
-    split ``test``), ``test.txt`` is read instead and a log line says so. When neither exists the error
-    names both paths. Any other split reads ``ImageSets/<split>.txt``
-    only.
+    split ``test``), ``test.txt`` is read instead and a log line says so.
+    When neither exists the error names both paths. Any other split reads
+    ``ImageSets/<split>.txt`` only.
 
     The public MVPS release has no per-sequence category list, so the
     scenario category (one of the paper's 7, :attr:`CATEGORIES`) is read

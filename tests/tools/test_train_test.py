@@ -88,7 +88,8 @@ def test_resume_flag_continues_from_last_checkpoint(tmp_path, load_tool):
 def test_amp_trains_both_phases_under_autocast(tmp_path, load_tool,
                                                monkeypatch):
     """``enable_amp`` (``--amp``) makes the one optim wrapper of both
-    phases an AmpOptimWrapper (one loss scaler), and the train steps of both phases run under autocast (bfloat16 on CPU).
+    phases an AmpOptimWrapper (one loss scaler), and the train steps of
+    both phases run under autocast (bfloat16 on CPU).
 
     MMEngine's AmpOptimWrapper refuses to be built without a GPU, and so
     does ``--amp``; the guard is lifted here so that our loop, constructor

@@ -62,7 +62,7 @@ class LoadPairedAnnotations(BaseTransform):
         self.with_ref = with_ref
         self.soft_masks = soft_masks
 
-    def _load(self, path: str, frame_path: str, shape) -> 'np.ndarray':
+    def _load(self, path: str, frame_path: str, shape):
         mask = read_soft_mask(path) if self.soft_masks else read_mask(path)
         if mask.shape != tuple(shape):
             raise ValueError(f'{path}: mask size {mask.shape} differs from '

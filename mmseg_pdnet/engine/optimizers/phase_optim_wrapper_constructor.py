@@ -151,7 +151,8 @@ class PhaseOptimWrapperConstructor:
         optimizer = OPTIMIZERS.build(
             dict(cfg.pop('optimizer'), params=self.param_groups(model)))
         cfg.setdefault('type', 'OptimWrapper')
-        return OPTIM_WRAPPERS.build(cfg, default_args=dict(optimizer=optimizer))
+        return OPTIM_WRAPPERS.build(
+            cfg, default_args=dict(optimizer=optimizer))
 
 
 def apply_phase_lr(optimizer, phase: str) -> List[float]:

@@ -1,7 +1,7 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
 import itertools
 import math
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 from torch.utils.data import DataLoader
 
@@ -115,7 +115,7 @@ class InterleavedImageVideoLoader:
                 yield from self.image_loader
             image_pass += 1
 
-    def _skipped_loader(self, skip: int) -> DataLoader:
+    def _skipped_loader(self, skip: int) -> Iterable:
         """The current image pass without its first ``skip`` batches: the
         same loader settings over the sampler's remaining indices, so the
         skipped batches are never loaded."""

@@ -9,8 +9,8 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
 
-from .binarize import (AUTHORS, Threshold, binarize_probability,
-                       check_threshold, describe_threshold, threshold_name)
+from .binarize import (Threshold, binarize_probability, check_threshold,
+                       describe_threshold, threshold_name)
 from .jf_core import evaluate_frame
 from .jf_summary import (format_table, metrics_in_percent, summarize,
                          write_summary)
