@@ -10,15 +10,21 @@ Examples:
 
 Outputs appear only when the run succeeds (written under a temporary name
 first); on an error the partial output is removed and the tool says so.
+A video that decodes fewer frames than its container declares is an error
+(exit 1) unless ``--allow-partial`` is given (then a warning says how many
+frames were written). MP4 frames of odd width or height are padded to even
+size (a warning states both sizes); ``--png`` keeps the exact size.
 """
 import argparse
 import os.path as osp
 import sys
 import time
+import warnings
 
 from mmseg_pdnet.apis import (AtomicVideoWriter, VideoPortraitInferencer,
                               colour_parts, contact_sheet, open_source,
                               overlay, parse_background, render)
+from mmseg_pdnet.apis.video_io import IncompleteVideoError, VideoIOWarning
 
 OUTPUT_TYPES = ('mask', 'overlay', 'alpha', 'background')
 
@@ -60,6 +66,11 @@ def parse_args(argv=None):
     parser.add_argument('--contact-sheet',
                         help='PNG of sampled frames, masks and parts')
     parser.add_argument('--fps', type=float, help='output frame rate')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='when a video decodes fewer frames than its '
+                        'container declares (truncated or damaged file), '
+                        'write the decoded frames with a warning instead of '
+                        'failing')
     args = parser.parse_args(argv)
     expected = 2 if args.camera is not None else 3
     if len(args.paths) != expected:
@@ -101,7 +112,8 @@ def run(args):
         refresh_every=args.refresh_every,
         scene_cut_threshold=args.scene_cut_threshold, amp=args.amp,
         channels_last=args.channels_last)
-    frames, total, fps = open_source(source)  # fails early on bad input
+    # fails early on bad input
+    frames, total, fps = open_source(source, args.allow_partial)
     if args.max_frames:
         total = min(total or args.max_frames, args.max_frames)
     fps = args.fps or fps
@@ -142,10 +154,26 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        written = run(args)
-    except (OSError, ValueError, TypeError, RuntimeError) as e:
-        print(f'infer_video: error: {e} (no output written)',
+    error = None
+    # video I/O warnings (partial decode, padded frames) become one line
+    # each after the progress line; other warnings are shown as usual
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', VideoIOWarning)
+        try:
+            written = run(args)
+        except IncompleteVideoError as e:
+            error = (f'{e}; --allow-partial writes the {e.decoded} decoded '
+                     'frames')
+        except (OSError, ValueError, TypeError, RuntimeError) as e:
+            error = str(e)
+    for w in caught:
+        if issubclass(w.category, VideoIOWarning):
+            print(f'infer_video: warning: {w.message}', file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename,
+                                 w.lineno)
+    if error is not None:
+        print(f'infer_video: error: {error} (no output written)',
               file=sys.stderr)
         return 1
     for path in written:

@@ -6,6 +6,7 @@ from typing import List, Optional
 from mmengine.dataset import BaseDataset
 from mmseg.registry import DATASETS
 
+from .validation import validate_data_list
 from .video_portrait_dataset import IMAGE_SUFFIXES
 
 
@@ -30,6 +31,9 @@ class PortraitImageDataset(BaseDataset):
         seg_map_suffix (str): Mask suffix. Defaults to ``'.png'``.
         num_refs (int): References per sample (the image repeated), to
             match the model's reference count. Defaults to 1.
+        validate (bool): Check the images and masks (headers and sizes,
+            see :func:`validate_data_list`) when the data list is loaded.
+            Defaults to True.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
@@ -39,11 +43,12 @@ class PortraitImageDataset(BaseDataset):
     def __init__(self, data_root: str, img_dir: str = 'images',
                  ann_dir: str = 'masks', split: Optional[str] = None,
                  seg_map_suffix: str = '.png', num_refs: int = 1,
-                 **kwargs):
+                 validate: bool = True, **kwargs):
         self.img_dir, self.ann_dir = img_dir, ann_dir
         self.split = split
         self.seg_map_suffix = seg_map_suffix
         self.num_refs = num_refs
+        self.validate = validate
         super().__init__(data_root=data_root, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -82,4 +87,6 @@ class PortraitImageDataset(BaseDataset):
                      ref_seg_map_paths=[ann] * self.num_refs,
                      seq_name=name, frame_idx=0, frame_name=name,
                      num_frames=1, category=None, is_image=True))
+        if self.validate:
+            validate_data_list(data_list)
         return data_list

@@ -6,6 +6,7 @@ from typing import List
 
 from mmseg.registry import DATASETS
 
+from .validation import DatasetError, validate_data_list
 from .video_portrait_dataset import VideoPortraitDataset
 
 
@@ -20,6 +21,8 @@ class PPHumanSeg14KDataset(VideoPortraitDataset):
     file stem (default: the stem without its trailing frame number, e.g.
     ``video_012_00045`` -> clip ``video_012``); frames of a clip are ordered
     by name. Check the grouping with ``tools/misc/check_dataset.py``.
+    Problems of the list file and its files raise
+    :class:`~mmseg_pdnet.datasets.DatasetError` naming the file.
 
     Args:
         data_root (str): Dataset root.
@@ -37,7 +40,7 @@ class PPHumanSeg14KDataset(VideoPortraitDataset):
     def load_data_list(self) -> List[dict]:
         split_file = self._path(self.split)
         if not osp.isfile(split_file):
-            raise FileNotFoundError(f'{split_file}: split file does not exist')
+            raise DatasetError(f'{split_file}: split file does not exist')
         clips = defaultdict(list)
         with open(split_file) as f:
             for lineno, line in enumerate(f, 1):
@@ -45,19 +48,20 @@ class PPHumanSeg14KDataset(VideoPortraitDataset):
                     continue
                 parts = line.split()
                 if len(parts) != 2:
-                    raise ValueError(f'{split_file}:{lineno}: expected '
-                                     f'"<image> <mask>", got {line.strip()!r}')
+                    raise DatasetError(
+                        f'{split_file}:{lineno}: expected "<image> <mask>", '
+                        f'got {line.strip()!r}')
                 img, ann = (self._path(p) for p in parts)
                 for path in (img, ann):
                     if not osp.isfile(path):
-                        raise FileNotFoundError(
+                        raise DatasetError(
                             f'{path}: listed in {split_file}:{lineno} but '
                             'does not exist')
                 stem = osp.splitext(osp.basename(img))[0]
                 match = self.clip_regex.match(stem)
                 clips[match.group(1) if match else stem].append((img, ann))
         if not clips:
-            raise ValueError(f'{split_file}: split file lists no frame')
+            raise DatasetError(f'{split_file}: split file lists no frame')
         data_list = []
         for seq in sorted(clips):
             frames = sorted(clips[seq])
@@ -74,4 +78,6 @@ class PPHumanSeg14KDataset(VideoPortraitDataset):
                          frame_name=osp.splitext(osp.basename(img))[0],
                          num_frames=len(frames), category=None,
                          is_image=False))
+        if self.validate:
+            validate_data_list(data_list)
         return data_list

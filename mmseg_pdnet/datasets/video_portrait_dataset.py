@@ -9,6 +9,8 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
+from .validation import validate_data_list
+
 REFERENCE_STRATEGIES = ('first', 'first+prev5', 'random')
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -61,6 +63,9 @@ class VideoPortraitDataset(BaseDataset):
         img_suffix (str): Frame suffix used in error messages; frames may
             be any of .jpg/.jpeg/.png/.bmp. Defaults to ``'.jpg'``.
         seg_map_suffix (str): Mask file suffix. Defaults to ``'.png'``.
+        validate (bool): Check the split's files (headers and sizes, see
+            :func:`validate_data_list`) when the data list is loaded, so
+            a bad file fails before the first iteration. Defaults to True.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments
             (``pipeline``, ``test_mode``, ``indices``, ...).
     """
@@ -80,6 +85,7 @@ class VideoPortraitDataset(BaseDataset):
                  seed: int = 0,
                  img_suffix: str = '.jpg',
                  seg_map_suffix: str = '.png',
+                 validate: bool = True,
                  **kwargs):
         if ref_strategy not in REFERENCE_STRATEGIES:
             raise ValueError(f'ref_strategy must be one of '
@@ -94,6 +100,7 @@ class VideoPortraitDataset(BaseDataset):
         self.seed = seed
         self.img_suffix = img_suffix
         self.seg_map_suffix = seg_map_suffix
+        self.validate = validate
         self.unannotated_frames: List[str] = []
         # seq -> (frame paths, mask paths) of its annotated frames, for the
         # per-fetch draw of the random reference strategy
@@ -223,6 +230,8 @@ class VideoPortraitDataset(BaseDataset):
                         num_frames=len(stems),
                         category=categories.get(seq),
                         is_image=False))
+        if self.validate:
+            validate_data_list(data_list)
         return data_list
 
     def get_data_info(self, idx: int) -> dict:

@@ -180,7 +180,10 @@ def test_mask_size_mismatch_is_an_error(demo_root, tmp_path):
     root = copy_root(demo_root, tmp_path)
     path = root / 'Annotations/480p/train_000/00001.png'
     cv2.imwrite(str(path), np.zeros((10, 10), np.uint8))
-    ds = MVPSDataset(str(root), split='train', pipeline=TRAIN_PIPELINE)
+    # validation at build time catches it first (tests/datasets/
+    # test_validation.py); the loading transform must catch it too
+    ds = MVPSDataset(str(root), split='train', pipeline=TRAIN_PIPELINE,
+                     validate=False)
     with pytest.raises(ValueError, match='00001.png: mask size'):
         ds[1]
 
@@ -189,7 +192,8 @@ def test_truncated_and_unreadable_images(demo_root, tmp_path):
     root = copy_root(demo_root, tmp_path)
     frame = root / 'Keyframes/480p/train_000/00001.jpg'
     frame.write_bytes(frame.read_bytes()[:200])
-    ds = MVPSDataset(str(root), split='train', pipeline=TRAIN_PIPELINE)
+    ds = MVPSDataset(str(root), split='train', pipeline=TRAIN_PIPELINE,
+                     validate=False)
     with pytest.raises(ValueError, match='00001.jpg: truncated JPEG'):
         ds[1]
     frame.write_bytes(b'not an image at all' * 10 + b'\xff\xd9')

@@ -66,3 +66,78 @@ def test_check_dataset_image_folders(tmp_path, load_tool, capsys):
     (tmp_path / 'masks' / 'c.png').unlink()
     assert tool.main([str(tmp_path)]) == 1
     assert 'c.jpg: frame without a mask' in capsys.readouterr().out
+
+
+def test_check_dataset_mask_values(tmp_path, load_tool, capsys):
+    """0/128/255 masks are usable soft targets: a warning with the values;
+    values above 255 cannot be masks: a problem."""
+    make_demo_dataset(str(tmp_path), train_clips=1, test_clips=1,
+                      min_frames=3, max_frames=3, height=32, width=48)
+    tool = load_tool('misc/check_dataset.py')
+    grey = tmp_path / 'Annotations/480p/train_000/00001.png'
+    mask = np.zeros((32, 48), np.uint8)
+    mask[:, 16:32], mask[:, 32:] = 128, 255
+    cv2.imwrite(str(grey), mask)
+    assert tool.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert 'non_binary_masks: 1' in out
+    assert ('WARNING 1 mask(s) hold values other than 0/255, 0/1 or palette '
+            'ids: training uses them as fractional targets (value / 255), '
+            'testing counts every value > 0 as foreground') in out
+    assert (f'WARNING {grey}: mask values 0: 512 (33.3%), 128: 512 '
+            '(33.3%), 255: 512 (33.3%)') in out
+    assert '0 problem(s), 1 warning(s)' in out
+    assert tool.main([str(tmp_path), '--strict']) == 1
+    capsys.readouterr()
+    # 0/1 masks and palette masks are binary
+    cv2.imwrite(str(grey), (mask > 0).astype(np.uint8))
+    assert tool.main([str(tmp_path)]) == 0
+    assert '0 problem(s), 0 warning(s)' in capsys.readouterr().out
+    # 16-bit values above 255
+    wide = tmp_path / 'Annotations/480p/test_001/00002.png'
+    cv2.imwrite(str(wide), (mask > 0).astype(np.uint16) * 1000)
+    assert tool.main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert (f'PROBLEM {wide}: mask value 1000 is above 255 (uint16 image): '
+            'not a 0/255, 0/1 or palette mask') in out
+    assert '1 problem(s), 0 warning(s)' in out
+
+
+def test_check_dataset_lists_ten_soft_masks(tmp_path, load_tool, capsys):
+    make_demo_dataset(str(tmp_path), train_clips=2, test_clips=1,
+                      min_frames=6, max_frames=6, height=16, width=16)
+    for path in sorted(tmp_path.glob('Annotations/480p/*/*.png')):
+        cv2.imwrite(str(path), np.full((16, 16), 3, np.uint8))
+    tool = load_tool('misc/check_dataset.py')
+    assert tool.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert 'WARNING 18 mask(s) hold values' in out
+    assert out.count(': mask values 3: 256 (100.0%)') == 10
+    assert 'WARNING ... and 8 more such mask(s)' in out
+    assert '0 problem(s), 18 warning(s)' in out
+
+
+def test_check_dataset_listed_clips_without_frames_or_masks(
+        tmp_path, load_tool, capsys):
+    make_demo_dataset(str(tmp_path), train_clips=2, test_clips=1,
+                      min_frames=3, max_frames=3, height=32, width=48)
+    empty = tmp_path / 'Keyframes/480p/train_000'
+    for f in empty.iterdir():
+        f.unlink()
+    for f in (tmp_path / 'Annotations/480p/train_000').iterdir():
+        f.unlink()
+    unmasked = tmp_path / 'Annotations/480p/test_002'
+    for f in unmasked.iterdir():
+        f.unlink()
+    tool = load_tool('misc/check_dataset.py')
+    assert tool.main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert (f'PROBLEM {empty}: holds no frames (.jpg/.jpeg/.png/.bmp) '
+            '(listed in train.txt)') in out
+    assert (f'PROBLEM {unmasked}: no masks for the 3 frame(s) of '
+            f'{tmp_path / "Keyframes/480p/test_002"} (listed in val.txt)'
+            ) in out
+    # one line per clip, not one per frame; the good clip is still counted
+    assert 'frame without a mask' not in out
+    assert 'clips: 3' in out and 'annotated_frames: 3' in out
+    assert '2 problem(s)' in out

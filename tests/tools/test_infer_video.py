@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from tests.apis.conftest import carphone, tiny_model_files  # noqa: F401
+from tests.apis.test_video_io import make_truncated_video
 
 
 @pytest.fixture
@@ -108,7 +109,9 @@ def test_frame_size_change_mid_stream(infer, tmp_path):
     cv2.imwrite(str(src / '2.png'), np.zeros((30, 60, 3), np.uint8))
     out = tmp_path / 'o.mp4'
     code, io = infer('--out', out, source=src)
-    assert_failed_cleanly(code, io, out, 'frame 2: size (30, 60) differs')
+    assert_failed_cleanly(
+        code, io, out, f'{src / "2.png"}: frame size (30, 60) differs from '
+        f'the first frame {src / "0.png"} (40, 60)')
 
 
 def test_checkpoint_not_matching_config(infer, tmp_path,
@@ -127,3 +130,44 @@ def test_missing_camera(infer, tmp_path):
     out = tmp_path / 'o.mp4'
     code, io = infer('--out', out, '--camera', 7)
     assert_failed_cleanly(code, io, out, 'camera 7: could not be opened')
+
+
+def test_truncated_video_fails_unless_allowed(infer, tmp_path):
+    video = tmp_path / 'cut.avi'
+    decoded = make_truncated_video(video)  # of 20 declared
+    out = tmp_path / 'o.mp4'
+    code, io = infer('--out', out, source=video)
+    assert_failed_cleanly(
+        code, io, out,
+        f'{video}: only {decoded} of 20 frames could be decoded (the '
+        'container declares 20; the file is truncated or damaged); '
+        f'--allow-partial writes the {decoded} decoded frames')
+    code, io = infer('--out', out, '--allow-partial', source=video)
+    assert code == 0, io.err
+    assert (f'infer_video: warning: {video}: only {decoded} of 20 frames '
+            f'could be decoded') in io.err
+    assert f'keeping the {decoded} decoded frames' in io.err
+    assert f'wrote {out}' in io.out
+    assert count_frames(out) == (decoded, (48, 64))
+    # stopping before the cut is not partial
+    code, io = infer('--out', out, '--max-frames', 2, source=video)
+    assert code == 0 and 'warning' not in io.err, io.err
+
+
+def test_odd_frame_size(infer, tmp_path):
+    """MP4: padded to even size with a warning; PNG: exact."""
+    src = tmp_path / 'frames'
+    src.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(src / f'{i}.png'),
+                    np.full((25, 33, 3), 90 + i, np.uint8))
+    out = tmp_path / 'o.mp4'
+    code, io = infer('--out', out, source=src)
+    assert code == 0, io.err
+    assert (f'infer_video: warning: {out}: frames are 33x25 (WxH) but the '
+            'MP4 encoder needs even sizes: writing 34x26, the last '
+            'column/row repeated') in io.err
+    assert count_frames(out) == (3, (26, 34))
+    code, io = infer('--out', tmp_path / 'pngs', '--png', source=src)
+    assert code == 0 and 'warning' not in io.err, io.err
+    assert cv2.imread(str(tmp_path / 'pngs/00002.png')).shape == (25, 33, 3)

@@ -5,14 +5,23 @@ Checks every clip of the MVPS layout (``Keyframes/480p``,
 ``Annotations/480p``, ``ImageSets/*.txt``) or the DAVIS layout
 (``JPEGImages/480p``, ``Annotations/480p``, ``ImageSets/<year>/*.txt``)
 or still images + masks (``images``, ``masks``: the converters' output):
-split files that are empty or name missing clips, frames without masks,
-masks without frames, annotation folders without frames, unknown MVPS
-categories in ``ImageSets/categories.txt``, unreadable or truncated
-files, masks whose size differs from their frame; one-frame clips are
-counted (they are usable: such a frame is its own reference). Prints a
-summary (clips, frames, annotated frames, resolution range, frames
-without masks) and every problem with its path; exits with 1 when there
-is a problem.
+split files that are empty or name missing clips, clip folders without
+frames, clips without masks, frames without masks, masks without frames,
+annotation folders without frames, unknown MVPS categories in
+``ImageSets/categories.txt``, unreadable or truncated files, masks whose
+size differs from their frame, masks whose values cannot be masks (above
+255, or not integers); one-frame clips are counted (they are usable: such
+a frame is its own reference).
+
+Masks with values other than 0/255, 0/1 or palette ids (e.g. 0/128/255,
+anti-aliased edges) are usable but a WARNING shows their values: training
+reads masks as soft targets (value / 255, so 128 is a 0.5 target) while
+testing counts every value > 0 as foreground.
+
+Prints a summary (clips, frames, annotated frames, resolution range,
+frames without masks, non-binary masks), every problem and warning with
+its path; exits with 1 when there is a problem (or, with ``--strict``, a
+warning).
 
 Example:
     python tools/misc/check_dataset.py data/demo
@@ -23,7 +32,9 @@ import os.path as osp
 import sys
 from collections import Counter
 
-from mmseg_pdnet.datasets.image_io import read_frame, read_mask
+import numpy as np
+
+from mmseg_pdnet.datasets.image_io import _decode_mask, read_frame
 from mmseg_pdnet.datasets.video_portrait_dataset import (IMAGE_SUFFIXES,
                                                          MVPSDataset)
 
@@ -82,23 +93,90 @@ def _area(shape):
     return shape[0] * shape[1]
 
 
+#: non-binary masks listed one by one (a soft-edged dataset has many)
+MAX_LISTED = 10
+SOFT_MASK_USE = ('training uses them as fractional targets (value / 255), '
+                 'testing counts every value > 0 as foreground')
+
+
+def value_histogram(values, counts, top=6):
+    """``'0: 1200 (60.0%), 128: 300 (15.0%), ...'``: the ``top`` most
+    frequent values in value order, the others summed."""
+    total = counts.sum()
+    keep = set(values[np.argsort(-counts, kind='stable')[:top]].tolist())
+    parts = [f'{v}: {c} ({c / total:.1%})'
+             for v, c in zip(values.tolist(), counts.tolist()) if v in keep]
+    rest = [c for v, c in zip(values.tolist(), counts.tolist())
+            if v not in keep]
+    if rest:
+        parts.append(f'{len(rest)} other values: {sum(rest)} '
+                     f'({sum(rest) / total:.1%})')
+    return ', '.join(parts)
+
+
+def check_mask(path):
+    """Read a mask and judge its values.
+
+    Returns:
+        tuple: ``(shape, problem, values)``: the ``(H, W)`` size; an error
+        string for values that cannot be a mask, else None; the
+        ``(values, counts)`` histogram when the values are not 0/255, 0/1
+        or palette ids (usable as soft targets), else None.
+    """
+    mask, is_ids = _decode_mask(path)
+    if is_ids:  # DAVIS palette: any object id is foreground
+        return mask.shape[:2], None, None
+    if mask.dtype.kind != 'u':
+        return mask.shape[:2], (f'{path}: mask pixels are {mask.dtype}; '
+                                'masks need 8-bit values (0/255, 0/1)'), None
+    values, counts = np.unique(mask, return_counts=True)
+    if values[-1] > 255:
+        return mask.shape[:2], (
+            f'{path}: mask value {values[-1]} is above 255 ({mask.dtype} '
+            'image): not a 0/255, 0/1 or palette mask (training would stop '
+            f'at this file); values {value_histogram(values, counts)}'), None
+    if set(values.tolist()) <= {0, 255} or set(values.tolist()) <= {0, 1}:
+        return mask.shape[:2], None, None
+    return mask.shape[:2], None, (values, counts)
+
+
+def _split_clips(root):
+    """Split file -> listed clip names."""
+    out = {}
+    for split in split_files(root):
+        with open(split) as f:
+            out[split] = [line.strip() for line in f if line.strip()]
+    return out
+
+
 def check(root, layout=None):
-    """Return ``(summary dict, list of problem strings)``."""
+    """Check a dataset root.
+
+    Args:
+        root (str): Dataset root.
+        layout (str, optional): A key of :data:`LAYOUTS`; detected when
+            None.
+
+    Returns:
+        tuple: ``(summary dict, problems, warnings)``; problems and
+        warnings (masks with values other than 0/255, 0/1 or palette ids,
+        with their histogram) are lists of strings starting with the path.
+    """
     layout = layout or detect_layout(root)
     img_root, ann_root = (osp.join(root, d) for d in LAYOUTS[layout])
-    problems, stats = [], Counter()
+    problems, warnings, stats = [], [], Counter()
     sizes = []
     if layout == 'images':  # one flat folder: a "clip" named ''
         clips = ['']
     else:
         clips = sorted(d for d in os.listdir(img_root)
                        if osp.isdir(osp.join(img_root, d)))
-    for split in split_files(root):
-        with open(split) as f:
-            names = [line.strip() for line in f if line.strip()]
+    listed_in = {}  # clip -> split files listing it
+    for split, names in _split_clips(root).items():
         if not names:
             problems.append(f'{split}: empty split file')
         for name in names:
+            listed_in.setdefault(name, []).append(osp.basename(split))
             if name not in clips:
                 problems.append(f'{split}: clip {name!r} has no folder in '
                                 f'{img_root}')
@@ -110,16 +188,26 @@ def check(root, layout=None):
     problems += check_categories(root, clips)
     unannotated = []
     for clip in clips:
-        frames = {osp.splitext(f)[0]: f for f in os.listdir(
-            osp.join(img_root, clip)) if f.lower().endswith(IMAGE_SUFFIXES)}
+        clip_dir = osp.join(img_root, clip)
+        frames = {osp.splitext(f)[0]: f for f in os.listdir(clip_dir)
+                  if f.lower().endswith(IMAGE_SUFFIXES)}
         ann_dir = osp.join(ann_root, clip)
         masks = {osp.splitext(f)[0]: f for f in os.listdir(ann_dir)
                  if f.endswith('.png')} if osp.isdir(ann_dir) else {}
+        listed = (f' (listed in {", ".join(listed_in[clip])})'
+                  if clip in listed_in else '')
         stats['clips'] += 1
         stats['frames'] += len(frames)
         stats['annotated'] += len(masks.keys() & frames.keys())
         if len(frames) == 1:
             stats['one_frame_clips'] += 1
+        if not frames:
+            problems.append(f'{clip_dir}: holds no frames '
+                            f'({"/".join(IMAGE_SUFFIXES)}){listed}')
+        elif not masks:  # one line for the clip, not one per frame
+            problems.append(
+                f'{ann_dir}: no masks for the {len(frames)} frame(s) of '
+                f'{clip_dir}{listed}')
         for stem in sorted(masks.keys() - frames.keys()):
             problems.append(f'{osp.join(ann_dir, masks[stem])}: mask without '
                             'a frame')
@@ -132,14 +220,20 @@ def check(root, layout=None):
                 continue
             sizes.append(shape)
             if stem not in masks:
-                unannotated.append(path)
+                if masks:
+                    unannotated.append(path)
                 continue
             mask_path = osp.join(ann_dir, masks[stem])
             try:
-                mask_shape = read_mask(mask_path).shape
+                mask_shape, problem, hist = check_mask(mask_path)
             except (OSError, ValueError) as e:
                 problems.append(str(e))
                 continue
+            if problem:
+                problems.append(problem)
+            elif hist is not None:
+                warnings.append(f'{mask_path}: mask values '
+                                f'{value_histogram(*hist)}')
             if mask_shape != shape:
                 problems.append(f'{mask_path}: mask size {mask_shape} differs '
                                 f'from its frame {shape}')
@@ -151,29 +245,40 @@ def check(root, layout=None):
         frames=stats['frames'],
         annotated_frames=stats['annotated'],
         frames_without_masks=len(unannotated),
+        non_binary_masks=len(warnings),
         one_frame_clips=(stats['one_frame_clips']
                          if layout != 'images' else None),
         min_resolution=min(sizes, key=_area) if sizes else None,
         max_resolution=max(sizes, key=_area) if sizes else None)
-    return summary, problems
+    return summary, problems, warnings
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('root', help='dataset root')
     parser.add_argument('--layout', choices=sorted(LAYOUTS))
+    parser.add_argument('--strict', action='store_true',
+                        help='exit with 1 on warnings too')
     args = parser.parse_args(argv)
     try:
-        summary, problems = check(args.root, args.layout)
+        summary, problems, warnings = check(args.root, args.layout)
     except OSError as e:
         print(f'check_dataset: error: {e}', file=sys.stderr)
         return 1
     for key, value in summary.items():
         print(f'{key:>22}: {value}')
+    if warnings:
+        print(f'WARNING {len(warnings)} mask(s) hold values other than '
+              f'0/255, 0/1 or palette ids: {SOFT_MASK_USE}')
+        for warning in warnings[:MAX_LISTED]:
+            print(f'WARNING {warning}')
+        if len(warnings) > MAX_LISTED:
+            print(f'WARNING ... and {len(warnings) - MAX_LISTED} more such '
+                  'mask(s)')
     for problem in problems:
         print(f'PROBLEM {problem}')
-    print(f'{len(problems)} problem(s)')
-    return 1 if problems else 0
+    print(f'{len(problems)} problem(s), {len(warnings)} warning(s)')
+    return 1 if problems or (args.strict and warnings) else 0
 
 
 if __name__ == '__main__':
