@@ -7,6 +7,10 @@ docs/evaluation.md: the DAVIS-style ``p >= 0.5`` (``J&F``, ``J_mean``, ...)
 and the PDNet authors' ``round(255 p) >= 1`` (``authors/J&F``, ...). Other
 configs: ``--cfg-options "test_evaluator.extra_thresholds=['authors']"``.
 
+The checkpoint must fit the config (same keys and shapes, the training-only
+``part_loss.*`` aside): another one is refused with one line and exit
+status 1, unless ``--allow-partial-load``.
+
 Example:
     python tools/test.py configs/pdnet_r18_demo.py work_dirs/demo/epoch_6.pth \
         --out work_dirs/demo/masks --out-prob
@@ -21,7 +25,9 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from mmseg_pdnet.datasets import DatasetError
 from mmseg_pdnet.engine.runner import prepare_cpu_distributed
+from mmseg_pdnet.utils import CheckpointError, set_data_root
 
 
 def parse_args(argv=None):
@@ -30,6 +36,17 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and results')
+    parser.add_argument(
+        '--allow-partial-load', action='store_true',
+        help='evaluate a checkpoint whose keys or shapes do not all match '
+        'the config, on purpose: the weights that fit are loaded, the rest '
+        'is logged and keeps its initial values. Without it such a '
+        'checkpoint is refused (exit status 1)')
+    parser.add_argument(
+        '--data-root', metavar='DIR',
+        help='dataset folder of every video dataset of the config (test, '
+        'val and train dataloaders, ConcatDataset children included); kept '
+        'as given, spaces too (--cfg-options drops spaces)')
     parser.add_argument(
         '--out', help='write binarised masks (the model\'s pred_sem_seg, '
         '0/255) as DIR/<seq>/<frame>.png')
@@ -80,12 +97,23 @@ def build_cfg(args) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.data_root is not None:
+        if not osp.isdir(args.data_root):
+            raise ValueError(f'--data-root {args.data_root}: no such '
+                             'directory')
+        set_data_root(cfg, args.data_root)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    # MMEngine loads load_from with strict=False: a checkpoint of another
+    # model would be evaluated silently (J&F 0); refuse it instead
+    cfg.custom_hooks = [
+        h for h in cfg.get('custom_hooks', [])
+        if h.get('type') != 'StrictLoadHook'
+    ] + [dict(type='StrictLoadHook', strict=not args.allow_partial_load)]
     prepare_cpu_distributed(cfg)  # CPU-only PyTorch: gloo DDP
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -103,8 +131,16 @@ def main(argv=None):
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'test.py: error: {args.checkpoint}: checkpoint '
                          'does not exist')
-    runner = Runner.from_cfg(build_cfg(args))
-    runner.test()
+    try:
+        cfg = build_cfg(args)
+    except ValueError as e:
+        raise SystemExit(f'test.py: error: {e}')
+    runner = Runner.from_cfg(cfg)
+    try:
+        runner.test()
+    except (CheckpointError, DatasetError, FileNotFoundError) as e:
+        # bad weights or data: one line naming the file, not a traceback
+        raise SystemExit(f'test.py: error: {e}')
 
 
 if __name__ == '__main__':

@@ -1,8 +1,15 @@
 #!/usr/bin/env python
 """Train a PDNet config with the MMEngine runner (MMSeg-style flags).
 
+Checkpoints are saved crash-safe (``AtomicCheckpointHook``): a run killed
+at any moment resumes with ``--resume``. A ``load_from`` or resumed
+checkpoint must fit the model (``StrictLoadHook``), unless
+``--allow-partial-load``.
+
 Example:
     python tools/train.py configs/pdnet_r18_demo.py --work-dir work_dirs/demo
+    python tools/train.py configs/pdnet_r50_mvps.py \
+        --data-root "/data/my videos/MVPS" --resume
 """
 import argparse
 import logging
@@ -14,8 +21,10 @@ from mmengine.device import get_device
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from mmseg_pdnet.datasets import DatasetError
 from mmseg_pdnet.engine.runner import prepare_cpu_distributed
-from mmseg_pdnet.utils import PretrainedWeightsUnavailable
+from mmseg_pdnet.utils import (CheckpointError, PretrainedWeightsUnavailable,
+                               set_data_root, set_image_data_roots)
 
 
 def parse_args(argv=None):
@@ -26,6 +35,23 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or (no value) from the '
         'latest checkpoint in the work_dir')
+    parser.add_argument(
+        '--allow-partial-load', action='store_true',
+        help='load a load_from / resume checkpoint whose keys or shapes do '
+        'not all match the model, on purpose: the weights that fit are '
+        'loaded, the rest is logged and keeps its initial values. Without '
+        'it such a checkpoint is refused')
+    parser.add_argument(
+        '--data-root', metavar='DIR',
+        help='dataset folder of every video dataset of the config (train, '
+        'val and test dataloaders, ConcatDataset children included); kept '
+        'as given, spaces too (--cfg-options drops spaces)')
+    parser.add_argument(
+        '--image-data-root', metavar='DIR', nargs='+',
+        help='folders of the still-image sets of train_cfg.image_dataloader, '
+        'one per dataset in the config\'s order (the paper configs: '
+        'EG1800, Supervisely, COCO-person); --data-root leaves them as '
+        'they are')
     parser.add_argument(
         '--amp', action='store_true', default=False,
         help='enable automatic-mixed-precision training')
@@ -73,11 +99,33 @@ def disable_amp(cfg: Config) -> None:
                   logger='current', level=logging.WARNING)
 
 
+def check_dir(path: str, flag: str) -> str:
+    if not osp.isdir(path):
+        raise ValueError(f'{flag} {path}: no such directory')
+    return path
+
+
+def add_strict_load_hook(cfg: Config, strict: bool) -> None:
+    """Make the runner refuse (or, on purpose, partially load) a checkpoint
+    that does not fit the model (``StrictLoadHook``)."""
+    cfg.custom_hooks = [
+        h for h in cfg.get('custom_hooks', [])
+        if h.get('type') != 'StrictLoadHook'
+    ] + [dict(type='StrictLoadHook', strict=strict)]
+
+
 def build_cfg(args) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.data_root is not None:
+        set_data_root(cfg, check_dir(args.data_root, '--data-root'))
+    if args.image_data_root is not None:
+        set_image_data_roots(cfg, [
+            check_dir(d, '--image-data-root') for d in args.image_data_root
+        ])
+    add_strict_load_hook(cfg, strict=not args.allow_partial_load)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -110,7 +158,9 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg)
     try:
         runner.train()
-    except PretrainedWeightsUnavailable as e:
+    except (PretrainedWeightsUnavailable, CheckpointError, DatasetError,
+            FileNotFoundError) as e:
+        # bad weights or data: one line naming the file, not a traceback
         raise SystemExit(f'train.py: error: {e}')
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 from torch import nn
 
+from ..utils.checkpoint import load_state_dict_checked
 from .video_io import FrameSource, as_bgr_frame, open_source
 
 
@@ -38,10 +38,11 @@ class FrameResult:
 
 
 def _load_model(model: Union[str, Config, nn.Module],
-                checkpoint: Optional[str]) -> Tuple[nn.Module, Config]:
+                checkpoint: Optional[str],
+                strict: bool = True) -> Tuple[nn.Module, Config]:
     if isinstance(model, nn.Module):
         if checkpoint is not None:
-            load_strict(model, checkpoint, '<model>')
+            load_state_dict_checked(model, checkpoint, strict=strict)
         return model, None
     cfg = Config.fromfile(model) if isinstance(model, str) else \
         copy.deepcopy(model)
@@ -54,40 +55,11 @@ def _load_model(model: Union[str, Config, nn.Module],
     model_cfg.part_loss = None
     net = MODELS.build(model_cfg)
     if checkpoint is not None:
-        load_strict(net, checkpoint, model if isinstance(model, str) else
-                    'the config')
+        # through the allow-list; the part basis (part_loss.*) is skipped
+        load_state_dict_checked(
+            net, checkpoint, strict=strict,
+            config=model if isinstance(model, str) else cfg.filename)
     return net, cfg
-
-
-def load_strict(model: nn.Module, checkpoint: str, cfg_name: str) -> None:
-    """Load a checkpoint and fail clearly if it does not fit the model.
-
-    The training-only part basis may be absent from the model (inference
-    builds no part loss), so ``part_loss.*`` keys are ignored.
-    """
-    import os.path as osp
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'{checkpoint}: checkpoint does not exist')
-    ckpt = torch.load(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'{checkpoint}: no state_dict in the checkpoint')
-    state = {k[7:] if k.startswith('module.') else k: v
-             for k, v in state.items() if not k.startswith('part_loss.')}
-    own = model.state_dict()
-    missing = sorted(own.keys() - state.keys())
-    unexpected = sorted(state.keys() - own.keys())
-    mismatched = sorted(k for k in own.keys() & state.keys()
-                        if own[k].shape != state[k].shape)
-    if missing or unexpected or mismatched:
-        details = []
-        for name, keys in (('missing', missing), ('unexpected', unexpected),
-                           ('shape-mismatched', mismatched)):
-            if keys:
-                details.append(f'{len(keys)} {name} (e.g. {keys[0]})')
-        raise ValueError(f'{checkpoint}: checkpoint does not match '
-                         f'{cfg_name}: ' + ', '.join(details))
-    model.load_state_dict(state, strict=True)
 
 
 class VideoPortraitInferencer:
@@ -111,7 +83,9 @@ class VideoPortraitInferencer:
 
     Args:
         model (str | Config | nn.Module): Config path/object or a model.
-        checkpoint (str, optional): Checkpoint to load (strictly).
+        checkpoint (str, optional): Checkpoint to load, through the
+            package's allow-listing loader; it must fit the model
+            (:func:`~mmseg_pdnet.utils.load_state_dict_checked`).
         device (str, optional): ``'cpu'``, ``'cuda'``, ... Defaults to CUDA
             when available.
         input_size (tuple, optional): Model input ``(H, W)``; frames are
@@ -127,6 +101,10 @@ class VideoPortraitInferencer:
         channels_last (bool): Weights and frames in
             ``torch.channels_last`` (faster convolutions with AMP on
             CUDA). Defaults to False.
+        strict (bool): Refuse a checkpoint whose keys or shapes do not
+            match the model (:class:`~mmseg_pdnet.utils.CheckpointError`).
+            False loads the weights that fit and logs the rest. Defaults to
+            True.
     """
 
     AMP_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -140,8 +118,9 @@ class VideoPortraitInferencer:
                  scene_cut_threshold: Optional[float] = None,
                  threshold: float = 0.5,
                  amp: Union[bool, str] = False,
-                 channels_last: bool = False):
-        net, cfg = _load_model(model, checkpoint)
+                 channels_last: bool = False,
+                 strict: bool = True):
+        net, cfg = _load_model(model, checkpoint, strict)
         device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
         self.device = torch.device(device)
         self.model = net.to(self.device).eval()

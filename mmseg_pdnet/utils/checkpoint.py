@@ -12,15 +12,29 @@ is the classic payload). Instead, a narrow stand-in is registered under the
 name ``builtins.getattr`` (``add_safe_globals`` accepts a ``(function,
 "module.name")`` pair): it resolves only the four HistoryBuffer statistics
 and refuses everything else.
+
+Every local checkpoint read through MMEngine goes through that allow-list
+(:func:`load_from_local_checked` is MMEngine's loader of local paths once
+this package is imported). :func:`load_state_dict_checked` loads a
+checkpoint into a model (the inferencer); it refuses one whose keys or
+shapes do not fit the model (:func:`match_state_dict`, which the tools'
+runners apply through ``StrictLoadHook``) unless partial loading is asked
+for on purpose. Refusals of all kinds raise one :class:`CheckpointError`
+whose message is one line naming the file, for the tools to print as is.
 """
 import builtins
+import logging
+import os.path as osp
 import pickle
-from typing import Any
+import re
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 import torch
-from mmengine.logging import HistoryBuffer
+from mmengine.logging import HistoryBuffer, print_log
+from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
+from torch import nn
 
 HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
 
@@ -66,8 +80,49 @@ def _numpy_globals() -> list:
     return safe
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: refused, unreadable or not fitting.
+
+    The message is one line that starts with the file name.
+    """
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """The checkpoint file does not exist (also a FileNotFoundError)."""
+
+
+# torch's "Weights only load failed" text suggests weights_only=False: the
+# one thing not to do with a file that tries to run code. Keep its reason.
+_TORCH_BOILERPLATE = ('Weights only load failed', 'Check the documentation',
+                      'Please file an issue', '(1)', '(2)')
+
+
+def _refusal_reason(err: Exception) -> str:
+    text = re.sub(r'\x1b\[[0-9;]*m', '', str(err))
+    found = re.search(r'GLOBAL ([\w.]+)', text)
+    if found:
+        return f'unsupported global {found.group(1)}'
+    for line in (line.strip() for line in text.splitlines()):
+        if line and not line.startswith(_TORCH_BOILERPLATE):
+            line = re.sub(r'^WeightsUnpickler error:\s*', '', line)
+            if line:
+                return line[:200]
+    return type(err).__name__
+
+
+def _first_sentence(err: Exception) -> str:
+    text = str(err).strip()
+    text = text.splitlines()[0].split('. ')[0].rstrip('.') if text else ''
+    return f'{type(err).__name__}: {text[:200]}' if text else \
+        type(err).__name__
+
+
 def load_from_local_checked(filename: str, map_location=None) -> dict:
-    """MMEngine's local checkpoint loader, naming the file when it refuses.
+    """MMEngine's local checkpoint loader with one-line errors.
+
+    Registered as MMEngine's loader of local paths, so the runner
+    (``load_from``, ``resume``) and :func:`mmengine.runner.load_checkpoint`
+    read local files through it.
 
     Args:
         filename (str): Local checkpoint path.
@@ -77,18 +132,177 @@ def load_from_local_checked(filename: str, map_location=None) -> dict:
         dict: The loaded checkpoint.
 
     Raises:
-        pickle.UnpicklingError: when the file holds a global outside the
-            allow-list (e.g. a pickled ``os.system`` call); nothing from it
-            was executed.
+        CheckpointNotFoundError: the file does not exist.
+        CheckpointError: the file holds a global outside the allow-list
+            (e.g. a pickled ``os.system`` call; nothing from it was
+            executed), or torch cannot load it (truncated, corrupt, not a
+            checkpoint).
     """
+    if not osp.isfile(osp.expanduser(filename)):
+        raise CheckpointNotFoundError(
+            f'{filename}: checkpoint does not exist')
     try:
         return load_from_local(filename, map_location)
     except pickle.UnpicklingError as err:
-        raise pickle.UnpicklingError(
-            f'refusing to load checkpoint {filename}: it holds objects that '
-            'MMEngine checkpoints do not contain (possibly code to run); '
-            'nothing from it was executed. Only load it with '
-            f'weights_only=False if you trust its source.\n{err}') from err
+        if 'Weights only load failed' in str(err):
+            raise CheckpointError(
+                f'{filename}: refused: it would run code when unpickled '
+                f'({_refusal_reason(err)})') from None
+        raise CheckpointError(f'{filename}: not a loadable checkpoint '
+                              f'({_first_sentence(err)})') from err
+    except Exception as err:  # truncated zip, garbage pickle, ...
+        raise CheckpointError(f'{filename}: not a loadable checkpoint '
+                              f'({_first_sentence(err)})') from err
+
+
+def load_checkpoint_file(filename: str, map_location='cpu') -> dict:
+    """Read a checkpoint (local path or URL scheme) through the allow-list.
+
+    Args:
+        filename (str): Local path, ``http(s)://``, ``torchvision://``...
+        map_location (str, optional): Same as :func:`torch.load`.
+            Defaults to ``'cpu'``.
+
+    Returns:
+        dict: The checkpoint.
+    """
+    register_safe_checkpoint_globals()
+    return CheckpointLoader.load_checkpoint(filename, map_location,
+                                            logger='silent')
+
+
+#: training-only parameters (the part basis of the part loss): models built
+#: for inference have none, checkpoints of such models lack them
+OPTIONAL_PREFIXES = ('part_loss.', )
+
+
+def get_state_dict(checkpoint: dict, filename: str) -> dict:
+    """The weights of a checkpoint (``checkpoint['state_dict']``, or the
+    checkpoint itself when it is a bare state dict).
+
+    Args:
+        checkpoint (dict): A loaded checkpoint.
+        filename (str): Its name, for the message.
+
+    Returns:
+        dict: The state dict (the checkpoint's own object).
+    """
+    state = checkpoint.get('state_dict', checkpoint) \
+        if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f'{filename}: no state_dict in the checkpoint')
+    return state
+
+
+def _shape(value: Any) -> Optional[tuple]:
+    shape = getattr(value, 'shape', None)
+    return None if shape is None else tuple(shape)
+
+
+def match_state_dict(model: nn.Module,
+                     state_dict: Dict[str, torch.Tensor],
+                     filename: str,
+                     config: Optional[str] = None,
+                     strict: bool = True) -> Dict[str, torch.Tensor]:
+    """Compare a state dict with a model's; refuse or trim what differs.
+
+    ``module.`` prefixes (DDP) are stripped. Keys under
+    :data:`OPTIONAL_PREFIXES` may be missing from either side.
+
+    Args:
+        model (nn.Module): The model to load into (not a DDP wrapper).
+        state_dict (dict): The checkpoint's weights.
+        filename (str): The checkpoint's name, for the message.
+        config (str, optional): The config the model was built from, for
+            the message.
+        strict (bool): Raise on missing, unexpected or shape-mismatched
+            keys. Otherwise log them and return only the keys that fit.
+            Defaults to True.
+
+    Returns:
+        dict: The weights to load (``strict=True``: all of them, less the
+        optional keys the model lacks).
+
+    Raises:
+        CheckpointError: ``strict`` and the keys or shapes differ.
+    """
+    state = {k[len('module.'):] if k.startswith('module.') else k: v
+             for k, v in state_dict.items()}
+    own = model.state_dict()
+    missing = sorted(k for k in own.keys() - state.keys()
+                     if not k.startswith(OPTIONAL_PREFIXES))
+    unexpected = sorted(k for k in state.keys() - own.keys()
+                        if not k.startswith(OPTIONAL_PREFIXES))
+    mismatched = sorted(k for k in own.keys() & state.keys()
+                        if _shape(own[k]) != _shape(state[k]))
+    if missing or unexpected or mismatched:
+        details = []
+        for name, keys in (('missing', missing), ('unexpected', unexpected),
+                           ('shape-mismatched', mismatched)):
+            if not keys:
+                continue
+            k = keys[0]
+            example = k if name != 'shape-mismatched' else (
+                f'{k}: {_shape(state[k])} in the checkpoint, '
+                f'{_shape(own[k])} in the model')
+            details.append(f'{len(keys)} {name} (e.g. {example})')
+        target = config or f'the {type(model).__name__} model'
+        if strict:
+            raise CheckpointError(f'{filename}: checkpoint does not match '
+                                  f'{target}: ' + ', '.join(details))
+        print_log(
+            f'{filename}: loading it partially into {target} on purpose: '
+            'skipped ' + ', '.join(details) + '; missing and skipped weights '
+            'keep their initial values', logger='current',
+            level=logging.WARNING)
+    skip = set(mismatched) | (state.keys() - own.keys())
+    return {k: v for k, v in state.items() if k not in skip}
+
+
+def load_state_dict_checked(model: nn.Module,
+                            checkpoint: Union[str, dict],
+                            config: Optional[str] = None,
+                            strict: bool = True,
+                            map_location='cpu',
+                            filename: Optional[str] = None) -> dict:
+    """Load a checkpoint into a model, safely and (by default) strictly.
+
+    The file is read through the allow-list (a pickle that would run code
+    is refused), and its weights must fit the model: same keys, same
+    shapes, except the training-only ``part_loss.*`` keys
+    (:func:`match_state_dict`).
+
+    Args:
+        model (nn.Module): The model (a DDP wrapper is unwrapped).
+        checkpoint (str | dict): A checkpoint file (or URL), or an already
+            loaded checkpoint.
+        config (str, optional): The config the model was built from, named
+            in the error message.
+        strict (bool): Refuse a checkpoint that does not fit. With False,
+            load the weights that fit and log what was skipped. Defaults to
+            True.
+        map_location (str): Same as :func:`torch.load`. Defaults to
+            ``'cpu'``.
+        filename (str, optional): The name of a ``checkpoint`` dict, for the
+            messages.
+
+    Returns:
+        dict: The checkpoint (``meta`` etc. included).
+
+    Raises:
+        CheckpointError: the file does not exist, is refused, unreadable or
+            does not fit the model.
+    """
+    if isinstance(checkpoint, str):
+        filename = filename or checkpoint
+        checkpoint = load_checkpoint_file(checkpoint, map_location)
+    filename = filename or '<checkpoint>'
+    if is_model_wrapper(model):
+        model = model.module
+    weights = match_state_dict(model, get_state_dict(checkpoint, filename),
+                               filename, config, strict)
+    model.load_state_dict(weights, strict=False)
+    return checkpoint
 
 
 def register_safe_checkpoint_globals() -> bool:

@@ -1,3 +1,5 @@
+import re
+
 import cv2
 import numpy as np
 import pytest
@@ -6,6 +8,7 @@ import torch
 from mmseg_pdnet.apis import (VideoPortraitInferencer, colour_parts,
                               open_source, parse_background,
                               replace_background)
+from mmseg_pdnet.utils import CheckpointError
 
 
 def frames(n=4, h=48, w=80, seed=0):
@@ -150,9 +153,37 @@ def test_checkpoint_that_does_not_match_the_config(tiny_model_files,
     del state['neck.saliency.bias']
     bad = tmp_path / 'bad.pth'
     torch.save({'state_dict': state}, bad)
-    with pytest.raises(ValueError, match=r'does not match .*1 missing '
-                       r'\(e.g. neck.saliency.bias\).*1 shape-mismatched'):
+    with pytest.raises(CheckpointError, match=(
+            rf'^{re.escape(str(bad))}: checkpoint does not match '
+            rf'{re.escape(cfg)}: 1 missing '
+            r'\(e.g. neck.saliency.bias\), 1 shape-mismatched \(e.g. '
+            r'decode_head.conv_seg.weight: \(1, 128, 1, 1\) in the '
+            r'checkpoint, \(1, 128, 3, 3\) in the model\)$')):
         VideoPortraitInferencer(cfg, str(bad), device='cpu')
+    # on purpose: the weights that fit are loaded
+    partial = VideoPortraitInferencer(cfg, str(bad), device='cpu',
+                                      strict=False)
+    assert torch.equal(partial.model.neck.saliency.weight,
+                       state['neck.saliency.weight'])
+    with pytest.raises(CheckpointError, match='nope.pth: checkpoint does '
+                       'not exist'):
+        VideoPortraitInferencer(cfg, str(tmp_path / 'nope.pth'))
+
+
+def test_checkpoint_that_would_run_code_is_refused(tiny_model_files,
+                                                   tmp_path):
+    """The inferencer reads through the package's allow-listing loader."""
+    from tests.utils.test_checkpoint import _SystemCall
+    cfg, ckpt = tiny_model_files
+    marker = tmp_path / 'pwned'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': torch.load(ckpt)['state_dict'],
+                'meta': _SystemCall(marker)}, evil)
+    with pytest.raises(CheckpointError, match=(
+            rf'^{re.escape(str(evil))}: refused: it would run code when '
+            r'unpickled \(')):
+        VideoPortraitInferencer(cfg, str(evil), device='cpu')
+    assert not marker.exists()
 
 
 def test_compositing():

@@ -1,6 +1,8 @@
 """tools/train.py and tools/test.py end to end on tiny synthetic clips."""
+import glob
 import os
 import os.path as osp
+import re
 
 import cv2
 import numpy as np
@@ -168,3 +170,116 @@ def test_amp_flag_keeps_an_amp_config_and_refuses_other_wrappers(
         type='ApexOptimWrapper', optimizer=dict(type='SGD', lr=0.1))))
     with pytest.raises(ValueError, match='only supported with OptimWrapper'):
         train_module.enable_amp(cfg)
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    data = make_tiny_data(str(tmp_path / 'data'), frames=2)
+    return write_tiny_config(str(tmp_path / 'tiny.py'), data, epochs=1,
+                             batch=4)
+
+
+def save_other_architecture(path):
+    """A checkpoint of the demo config's model (wider decoder and head than
+    the tiny config's)."""
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile('configs/pdnet_r18_demo.py')
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict(),
+                'meta': {}}, path)
+    return str(path)
+
+
+def test_test_refuses_a_checkpoint_of_another_architecture(
+        tmp_path, tiny_cfg, load_tool, monkeypatch):
+    """It used to report J&F 0.0 and exit 0."""
+    ckpt = save_other_architecture(tmp_path / 'demo.pth')
+    test = load_tool('test.py')
+    work = str(tmp_path / 'test')
+    with pytest.raises(SystemExit) as err:
+        test.main([tiny_cfg, ckpt, '--work-dir', work])
+    message = err.value.code  # a string: exit status 1
+    assert isinstance(message, str) and '\n' not in message
+    assert message.startswith(f'test.py: error: {ckpt}: checkpoint does '
+                              f'not match {tiny_cfg}: ')
+    assert re.search(r': \d+ shape-mismatched \(e.g. \S+: \(\d+,\) in the '
+                     r'checkpoint, \(\d+,\) in the model\)$', message)
+    assert not glob.glob(osp.join(work, '*', 'jf_results.json'))
+    # on purpose: evaluated, with what was skipped in the log
+    from mmseg_pdnet.utils import checkpoint
+    messages = []  # MMLogger does not propagate to caplog
+    monkeypatch.setattr(checkpoint, 'print_log',
+                        lambda msg, *a, **k: messages.append(msg))
+    test.main([tiny_cfg, ckpt, '--work-dir', work, '--allow-partial-load'])
+    assert glob.glob(osp.join(work, '*', 'jf_results.json'))
+    assert len(messages) == 1 and messages[0].startswith(
+        f'{ckpt}: loading it partially into {tiny_cfg} on purpose: skipped ')
+
+
+def test_tools_refuse_a_checkpoint_that_would_run_code(tmp_path, tiny_cfg,
+                                                       load_tool):
+    from tests.utils.test_checkpoint import _SystemCall
+    marker = tmp_path / 'pwned'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'meta': _SystemCall(marker)}, evil)
+    with pytest.raises(SystemExit) as err:
+        load_tool('test.py').main([tiny_cfg, str(evil), '--work-dir',
+                                   str(tmp_path / 'test')])
+    assert err.value.code == (
+        f'test.py: error: {evil}: refused: it would run code when '
+        f'unpickled (unsupported global {os.system.__module__}.system)')
+    with pytest.raises(SystemExit) as err:
+        load_tool('train.py').main([tiny_cfg, '--work-dir',
+                                    str(tmp_path / 'train'), '--resume',
+                                    str(evil)])
+    assert err.value.code.startswith(f'train.py: error: {evil}: refused: ')
+    assert not marker.exists()
+
+
+def test_train_refuses_a_load_from_that_does_not_fit(tmp_path, tiny_cfg,
+                                                     load_tool):
+    """MMEngine loads load_from with strict=False: silently partial."""
+    ckpt = save_other_architecture(tmp_path / 'demo.pth')
+    train = load_tool('train.py')
+    work = str(tmp_path / 'work')
+    with pytest.raises(SystemExit) as err:
+        train.main([tiny_cfg, '--work-dir', work, '--cfg-options',
+                    f'load_from={ckpt}'])
+    assert err.value.code.startswith(f'train.py: error: {ckpt}: checkpoint '
+                                     f'does not match {tiny_cfg}: ')
+    assert not osp.exists(osp.join(work, 'epoch_1.pth'))
+    missing = str(tmp_path / 'nope.pth')
+    with pytest.raises(SystemExit) as err:
+        train.main([tiny_cfg, '--work-dir', work, '--resume', missing])
+    assert err.value.code == (f'train.py: error: {missing}: checkpoint '
+                              'does not exist')
+
+
+def test_data_root_with_spaces_and_non_ascii_letters(tmp_path, load_tool):
+    """--cfg-options would drop the spaces; --data-root keeps the path."""
+    root = tmp_path / 'my data' / 'Ünïcode clips'
+    data = make_tiny_data(str(root), frames=2)
+    images = make_image_set(data, str(tmp_path / 'my images' / 'Ïmages'))
+    # the config names other folders: the flags must replace them all
+    cfg = write_tiny_config(str(tmp_path / 'tiny.py'), 'data/nowhere',
+                            epochs=1, batch=4, image_root='data/no-images')
+    work = str(tmp_path / 'my work' / 'rün')
+    train = load_tool('train.py')
+    with pytest.raises(SystemExit, match='--data-root .*: no such dir'):
+        train.main([cfg, '--work-dir', work, '--data-root',
+                    str(tmp_path / 'my data' / 'missing')])
+    train.main([cfg, '--work-dir', work, '--data-root', data,
+                '--image-data-root', images])
+    ckpt = osp.join(work, 'epoch_1.pth')
+    from mmengine.config import Config
+    saved = Config.fromstring(torch.load(ckpt, map_location='cpu')[
+        'meta']['cfg'], '.py')
+    assert saved.train_dataloader.dataset.data_root == data
+    assert saved.train_cfg.image_dataloader.dataset.data_root == images
+    out = str(tmp_path / 'my masks')
+    load_tool('test.py').main([cfg, ckpt, '--work-dir',
+                               str(tmp_path / 'my test'), '--data-root',
+                               data, '--out', out])
+    assert os.listdir(out) == ['test_002']
+    assert sorted(os.listdir(osp.join(out, 'test_002'))) == [
+        '00000.png', '00001.png']

@@ -33,12 +33,14 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 # Every epoch is saved and none is selected by J&F: the MVPS evaluation
 # split is its test set. J&F is still logged at every validation.
+# AtomicCheckpointHook: MMEngine's CheckpointHook, crash-safe (a run killed
+# while saving keeps its previous checkpoint and resumes).
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=5,
-        save_best=None),
+        type='AtomicCheckpointHook', by_epoch=True, interval=1,
+        max_keep_ckpts=5, save_best=None),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

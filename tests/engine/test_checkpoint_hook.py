@@ -1,0 +1,210 @@
+"""Crash-safe checkpoints: a kill at any step of a save keeps a complete
+checkpoint named by ``last_checkpoint``, and ``tools/train.py --resume``
+continues (AtomicCheckpointHook)."""
+import glob
+import importlib.util
+import os
+import os.path as osp
+import shutil
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from mmseg.registry import HOOKS
+
+from mmseg_pdnet.engine.hooks import AtomicCheckpointHook
+from mmseg_pdnet.engine.hooks.atomic_checkpoint_hook import TMP_SUFFIX
+from mmseg_pdnet.utils import load_checkpoint_file
+from tests.engine.tiny_config import make_tiny_data, write_tiny_config
+from tests.utils.test_checkpoint import ToyData, ToyModel
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+class Killed(BaseException):
+    """A kill: no ``except Exception`` on the way catches it."""
+
+
+def load_train_tool():
+    path = osp.join(ROOT, 'tools', 'train.py')
+    spec = importlib.util.spec_from_file_location('train', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def files(work):
+    return sorted(os.listdir(work))
+
+
+def last_checkpoint(work):
+    with open(osp.join(work, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+@pytest.fixture(scope='module')
+def after_epoch_1(tmp_path_factory):
+    """A 3-epoch tiny config and a work dir holding its epoch 1."""
+    tmp = tmp_path_factory.mktemp('atomic')
+    data = make_tiny_data(str(tmp / 'data'), frames=2)
+    # batch 4: one iteration per epoch
+    cfg = write_tiny_config(str(tmp / 'tiny.py'), data, epochs=3, batch=4)
+    work = str(tmp / 'work')
+    load_train_tool().main([
+        cfg, '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=1',
+        'default_hooks.checkpoint.interval=1'
+    ])
+    return cfg, work
+
+
+def test_our_configs_and_the_mmseg_scope_use_it():
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pdnet_r18_demo.py'))
+    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
+    assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1
+    init_default_scope('mmseg')
+    # user configs naming MMEngine's hook get the crash-safe one
+    assert HOOKS.get('CheckpointHook') is AtomicCheckpointHook
+    hook = HOOKS.build(dict(type='CheckpointHook', interval=1))
+    assert isinstance(hook, AtomicCheckpointHook)
+
+
+def kill_while_writing(monkeypatch, name):
+    """The process dies halfway through writing ``name``'s bytes."""
+    put = LocalBackend.put
+
+    def dying_put(self, obj, filepath):
+        if str(filepath).endswith(name + TMP_SUFFIX):
+            with open(filepath, 'wb') as f:
+                f.write(obj[:len(obj) // 2])
+            raise Killed(f'killed while writing {filepath}')
+        put(self, obj, filepath)
+
+    monkeypatch.setattr(LocalBackend, 'put', dying_put)
+
+
+def kill_at(monkeypatch, func, suffix):
+    """The process dies when ``os.<func>`` is called on ``*suffix``, once."""
+    original = getattr(os, func)
+    fired = []
+
+    def dying(*args, **kwargs):
+        if not fired and str(args[-1 if func == 'replace' else 0]).endswith(
+                suffix):
+            fired.append(args)
+            raise Killed(f'killed at os.{func}{args}')
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(os, func, dying)
+
+
+# the steps of a save, in order, and the checkpoint that last_checkpoint
+# names when the run is killed there
+KILLS = {
+    'writing': ('epoch_1.pth', lambda mp: kill_while_writing(
+        mp, 'epoch_2.pth')),
+    'renaming the checkpoint': ('epoch_1.pth', lambda mp: kill_at(
+        mp, 'replace', 'epoch_2.pth')),
+    'renaming last_checkpoint': ('epoch_1.pth', lambda mp: kill_at(
+        mp, 'replace', 'last_checkpoint')),
+    'removing the old checkpoint': ('epoch_2.pth', lambda mp: kill_at(
+        mp, 'remove', 'epoch_1.pth')),
+}
+
+
+@pytest.mark.parametrize('step', [None, *KILLS])
+def test_kill_at_each_step_of_a_save_then_resume(after_epoch_1, tmp_path,
+                                                 monkeypatch, step):
+    cfg, epoch_1 = after_epoch_1
+    work = str(tmp_path / 'work')
+    shutil.copytree(epoch_1, work)
+    train = load_train_tool()
+    argv = [cfg, '--work-dir', work, '--resume', '--cfg-options',
+            'default_hooks.checkpoint.interval=1']
+    if step is not None:
+        expected_last, kill = KILLS[step]
+        with monkeypatch.context() as mp:
+            kill(mp)
+            with pytest.raises(Killed):
+                # resumes at epoch 1, dies while saving epoch 2
+                train.main(argv)
+        # what the user finds: a complete checkpoint, named by
+        # last_checkpoint, and the previous one is still there
+        assert osp.basename(last_checkpoint(work)) == expected_last
+        ckpt = load_checkpoint_file(last_checkpoint(work))
+        assert ckpt['meta']['epoch'] == int(expected_last[6])
+        assert load_checkpoint_file(osp.join(work, 'epoch_1.pth'))[
+            'meta']['epoch'] == 1
+    train.main(argv)
+    # max_keep_ckpts=1: exactly one checkpoint, complete; no leftovers
+    assert [f for f in files(work) if f.endswith('.pth')] == ['epoch_3.pth']
+    assert not glob.glob(osp.join(work, '*' + TMP_SUFFIX))
+    assert last_checkpoint(work) == osp.join(work, 'epoch_3.pth')
+    ckpt = load_checkpoint_file(osp.join(work, 'epoch_3.pth'))
+    assert ckpt['meta']['epoch'] == 3 and ckpt['meta']['iter'] == 3
+
+
+def toy_runner(work_dir, max_iters, **checkpoint):
+    """A toy iteration-based run whose config names MMEngine's
+    ``CheckpointHook``, as a user config would."""
+    return Runner(
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyData(), sampler=dict(type='DefaultSampler'),
+            batch_size=2, num_workers=0),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                            **checkpoint),
+            logger=dict(type='LoggerHook', interval=100)),
+        default_scope='mmseg',
+        env_cfg=dict(dist_cfg=dict(backend='gloo')),
+        log_level='WARNING',
+        experiment_name=f'atomic_{osp.basename(str(work_dir))}')
+
+
+def test_normal_saves_leave_no_temporary_file(tmp_path):
+    runner = toy_runner(tmp_path, 6, interval=2, max_keep_ckpts=2)
+    hooks = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
+    assert [type(h) for h in hooks] == [AtomicCheckpointHook]
+    runner.train()
+    assert files(tmp_path)[-3:] == ['iter_4.pth', 'iter_6.pth',
+                                    'last_checkpoint']
+    assert not glob.glob(osp.join(str(tmp_path), '*' + TMP_SUFFIX))
+    assert last_checkpoint(tmp_path) == osp.join(str(tmp_path), 'iter_6.pth')
+
+
+def test_previous_best_checkpoint_survives_a_kill(tmp_path, monkeypatch):
+    """save_best: MMEngine removes the previous best before writing the new
+    one; here it is removed only once the new one is complete."""
+    runner = toy_runner(tmp_path, 2, interval=1, save_best='acc',
+                        rule='greater')
+    hook = next(h for h in runner.hooks if isinstance(h, CheckpointHook))
+    hook.before_train(runner)
+
+    def validate(it, acc):
+        runner.train_loop._iter = it
+        hook.after_val_epoch(runner, {'acc': acc})
+
+    def best(it):
+        return osp.join(str(tmp_path), f'best_acc_iter_{it}.pth')
+
+    validate(1, 0.5)
+    validate(2, 0.9)
+    assert not osp.exists(best(1)) and osp.isfile(best(2))
+    # a better score at the same iteration: the file is replaced, not lost
+    validate(2, 0.95)
+    assert osp.isfile(best(2))
+    with monkeypatch.context() as mp:
+        kill_while_writing(mp, 'best_acc_iter_3.pth')
+        with pytest.raises(Killed):
+            validate(3, 0.99)
+    assert torch.equal(
+        load_checkpoint_file(best(2))['state_dict']['conv.weight'],
+        runner.model.conv.weight.detach())
+    assert not osp.exists(best(3))
