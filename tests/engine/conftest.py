@@ -20,9 +20,10 @@ PHASE_OPTIM = dict(
                        phase_lr_mult=PHASE_LR_MULT))
 
 
-def loader(num, kind, batch_size=2):
+def loader(num, kind, batch_size=2, dataset_cls=ToyDataset, num_workers=0):
     return dict(
-        dataset=ToyDataset(num, kind), batch_size=batch_size, num_workers=0,
+        dataset=dataset_cls(num, kind), batch_size=batch_size,
+        num_workers=num_workers, persistent_workers=num_workers > 0,
         sampler=dict(type='DefaultSampler', shuffle=True),
         collate_fn=dict(type='pseudo_collate'))
 
@@ -75,15 +76,22 @@ def poly_factor(t, total, milestone_iter=None):
 
 @pytest.fixture
 def make_runner(tmp_path):
-    """Build a toy runner: ``make_runner(video=5, image=4, epochs=2, ...)``."""
+    """Build a toy runner: ``make_runner(video=5, image=4, epochs=2, ...)``.
+
+    ``model``, ``dataset_cls`` and ``num_workers`` replace the toy model,
+    the toy dataset class and the loaders' worker count (> 0: persistent
+    workers); ``seed`` is ``randomness.seed``."""
 
     def _make(video=10, image=6, epochs=2, optim=PHASE_OPTIM,
               milestone=1, work_dir=None, resume=False, ckpt_interval=None,
-              stop_at=None):
+              stop_at=None, model=None, dataset_cls=ToyDataset,
+              num_workers=0, seed=0):
         hook = RecordHook(stop_at)
         train_cfg = dict(type='AlternatingImageVideoLoop', max_epochs=epochs)
         if image:
-            train_cfg['image_dataloader'] = loader(image, 'image')
+            train_cfg['image_dataloader'] = loader(
+                image, 'image', dataset_cls=dataset_cls,
+                num_workers=num_workers)
         schedulers = [
             dict(type='PDNetPolyLR', power=0.9, eta_min=0.0, by_epoch=True,
                  begin=0, end=epochs, convert_to_iter_based=True)
@@ -98,9 +106,10 @@ def make_runner(tmp_path):
             checkpoint = dict(type='CheckpointHook', by_epoch=False,
                               interval=ckpt_interval)
         runner = Runner(
-            model=ToySegmentor(),
+            model=model if model is not None else ToySegmentor(),
             work_dir=str(work_dir or tmp_path),
-            train_dataloader=loader(video, 'video'),
+            train_dataloader=loader(video, 'video', dataset_cls=dataset_cls,
+                                    num_workers=num_workers),
             train_cfg=train_cfg,
             optim_wrapper=copy.deepcopy(optim),
             param_scheduler=schedulers,
@@ -108,7 +117,7 @@ def make_runner(tmp_path):
                                logger=dict(type='LoggerHook', interval=1)),
             custom_hooks=[hook],
             default_scope='mmseg',
-            randomness=dict(seed=0),
+            randomness=dict(seed=seed),
             resume=resume,
             log_level='WARNING')
         runner.record_hook = hook

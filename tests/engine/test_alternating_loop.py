@@ -5,7 +5,7 @@ import torch
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from .conftest import BASE_LR, PHASE_LR_MULT, expected_phases, poly_factor
-from .toy import ToySegmentor
+from .toy import ToyDataset, ToySegmentor
 
 
 def test_alternation_order_and_epoch_length(make_runner):
@@ -222,3 +222,33 @@ def test_resume_restores_iteration_schedule_and_phase(make_runner, tmp_path):
             for n, value in want[key].items():
                 torch.testing.assert_close(r[key][n], value, rtol=0,
                                            atol=1e-6)
+
+
+class CountingToyDataset(ToyDataset):
+    """Counts the samples loaded (main process: ``num_workers=0``)."""
+
+    loaded = []
+
+    def __getitem__(self, idx):
+        CountingToyDataset.loaded.append((self.kind, idx))
+        return super().__getitem__(idx)
+
+
+def test_resume_inside_an_epoch_loads_only_what_it_trains_on(
+        make_runner, tmp_path):
+    """The batches of the epoch before the checkpoint are skipped without
+    being loaded; the image stream continues at its position."""
+    kw = dict(video=10, image=4, epochs=2, dataset_cls=CountingToyDataset)
+    full = make_runner(work_dir=tmp_path / 'a', **kw)
+    full.train()
+    first = make_runner(work_dir=tmp_path / 'b', ckpt_interval=5,
+                        stop_at=11, **kw)
+    with pytest.raises(KeyboardInterrupt):
+        first.train()
+    CountingToyDataset.loaded.clear()
+    resumed = make_runner(work_dir=tmp_path / 'b', resume=True, **kw)
+    resumed.train()
+    assert resumed.model.seen == full.model.seen[10:]
+    trained = sorted((kind, i) for kind, ids in resumed.model.seen
+                     for i in ids)
+    assert sorted(CountingToyDataset.loaded) == trained

@@ -49,6 +49,7 @@ IMAGES = """
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9),
+    clip_grad=dict(max_norm=10.),  # as the demo config it replaces
     constructor='PhaseOptimWrapperConstructor',
     paramwise_cfg=dict(
         groups=dict(backbone=['backbone.backbone']),
