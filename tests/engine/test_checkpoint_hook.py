@@ -2,7 +2,6 @@
 checkpoint named by ``last_checkpoint``, and ``tools/train.py --resume``
 continues (AtomicCheckpointHook)."""
 import glob
-import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -19,22 +18,13 @@ from mmseg.registry import HOOKS
 from mmseg_pdnet.engine.hooks import AtomicCheckpointHook
 from mmseg_pdnet.engine.hooks.atomic_checkpoint_hook import TMP_SUFFIX
 from mmseg_pdnet.utils import load_checkpoint_file
-from tests.engine.tiny_config import make_tiny_data, write_tiny_config
+from tests.engine.tiny_config import (ROOT, import_tool, make_tiny_data,
+                                      write_tiny_config)
 from tests.utils.test_checkpoint import ToyData, ToyModel
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 class Killed(BaseException):
     """A kill: no ``except Exception`` on the way catches it."""
-
-
-def load_train_tool():
-    path = osp.join(ROOT, 'tools', 'train.py')
-    spec = importlib.util.spec_from_file_location('train', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def files(work):
@@ -54,7 +44,7 @@ def after_epoch_1(tmp_path_factory):
     # batch 4: one iteration per epoch
     cfg = write_tiny_config(str(tmp / 'tiny.py'), data, epochs=3, batch=4)
     work = str(tmp / 'work')
-    load_train_tool().main([
+    import_tool('train.py').main([
         cfg, '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=1',
         'default_hooks.checkpoint.interval=1'
     ])
@@ -121,7 +111,7 @@ def test_kill_at_each_step_of_a_save_then_resume(after_epoch_1, tmp_path,
     cfg, epoch_1 = after_epoch_1
     work = str(tmp_path / 'work')
     shutil.copytree(epoch_1, work)
-    train = load_train_tool()
+    train = import_tool('train.py')
     argv = [cfg, '--work-dir', work, '--resume', '--cfg-options',
             'default_hooks.checkpoint.interval=1']
     if step is not None:

@@ -6,8 +6,6 @@ workers; the tiny PDNet runs train the real model, dataset (random crop
 and flip) and image/video alternation through ``tools/train.py``.
 """
 import copy
-import importlib.util
-import os.path as osp
 import random
 
 import numpy as np
@@ -26,7 +24,7 @@ from mmseg_pdnet.engine.runner.random_state import (TrainingRandomStates,
                                                     set_rng_states)
 from mmseg_pdnet.utils.checkpoint import load_checkpoint_file
 from .conftest import PHASE_OPTIM
-from .tiny_config import (ROOT, make_image_set, make_tiny_data,
+from .tiny_config import (import_tool, make_image_set, make_tiny_data,
                           write_tiny_config)
 from .toy import ToyDataset, ToySegmentor
 
@@ -188,17 +186,9 @@ class LossRecorder(Hook):
             k: float(v) for k, v in outputs.items()})
 
 
-def _train_tool():
-    path = osp.join(ROOT, 'tools', 'train.py')
-    spec = importlib.util.spec_from_file_location('train_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def tiny_train(cfg, work, *options, resume=None, hooks=()):
     """tools/train.py's runner, trained; returns it and its LossRecorder."""
-    train = _train_tool()
+    train = import_tool('train.py')
     argv = [cfg, '--work-dir', work]
     if resume:
         argv += ['--resume', resume]

@@ -3,6 +3,7 @@
 Inherits configs/pdnet_r18_demo.py, so the tools and the DDP test run the
 real model, dataset, loop and constructor; only sizes shrink.
 """
+import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -61,6 +62,17 @@ train_cfg.update(image_dataloader=dict(
     dataset=dict(type='PortraitImageDataset', data_root='{images}',
                  pipeline=train_pipeline)))
 """
+
+
+def import_tool(rel_path: str):
+    """Import a script of tools/ (e.g. ``'train.py'``) as a module, to call
+    its ``main(argv)``."""
+    path = osp.join(ROOT, 'tools', rel_path)
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_tiny_data(root: str, frames: int = 4) -> str:
