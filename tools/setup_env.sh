@@ -21,6 +21,9 @@ fi
 
 log() { echo "[setup_env] $*"; }
 
+# shellcheck source=tools/heartbeat.sh
+source "${ROOT}/tools/heartbeat.sh"
+
 if [[ ! -x "${PY}" ]]; then
     log "creating ${VENV}"
     python3 -m venv "${VENV}"
@@ -40,9 +43,11 @@ fi
 if ! "${PY}" -c "import mmcv.ops" 2>/dev/null; then
     mkdir -p "${WHEELS}"
     if ! ls "${WHEELS}"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-        log "compiling mmcv==2.1.0 with ops into ${WHEELS} (6 to 22 minutes on 2 cores)"
-        MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" "${PIP[@]}" wheel -q --no-build-isolation \
-            --no-deps --no-binary mmcv -w "${WHEELS}" "mmcv==2.1.0"
+        log "compiling mmcv==2.1.0 with ops into ${WHEELS}, once per machine:"
+        log "  measured 6 to 22 minutes on 2 cores (CPU load decides); $(nproc) core(s) here"
+        with_heartbeat "mmcv compile" env MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" \
+            "${PIP[@]}" wheel -q --no-build-isolation --no-deps --no-binary mmcv \
+            -w "${WHEELS}" "mmcv==2.1.0"
     fi
     log "installing mmcv from ${WHEELS}"
     "${PIP[@]}" install -q --no-index --find-links "${WHEELS}" --no-deps "mmcv==2.1.0"
