@@ -8,7 +8,9 @@ from mmengine.dataset import Compose
 
 from mmseg_pdnet.datasets.transforms import (LoadPairedAnnotations,
                                              PackPairedSegInputs,
-                                             PairedResize)
+                                             PairedPhotoMetricDistortion,
+                                             PairedRandomCrop,
+                                             PairedRandomFlip, PairedResize)
 
 H, W = 40, 60
 OUT_H, OUT_W = 27, 41  # not a multiple of the crop: fractional weights
@@ -20,7 +22,7 @@ def soft_pipeline(resize=True):
              dict(type='PairedRandomCrop', max_drop=1 / 4),
              dict(type='PairedRandomFlip', prob=1.0)]
     if resize:
-        steps.append(dict(type='PairedResize', scale=(OUT_H, OUT_W)))
+        steps.append(dict(type='PairedResize', scale=(OUT_W, OUT_H)))
     return Compose(steps + [dict(type='PackPairedSegInputs')])
 
 
@@ -122,7 +124,7 @@ def test_binary_masks_stay_binary(pair):
     # binary training masks: nearest-neighbour resize keeps 0/1 labels
     train = Compose([dict(type='LoadPairedImages'),
                      dict(type='LoadPairedAnnotations'),
-                     dict(type='PairedResize', scale=(OUT_H, OUT_W)),
+                     dict(type='PairedResize', scale=(OUT_W, OUT_H)),
                      dict(type='PackPairedSegInputs')])
     sample = train(dict(info))['data_samples']
     for mask, src in ((sample.gt_sem_seg.data, target_mask),
@@ -140,7 +142,8 @@ def test_resize_interpolation_follows_the_mask_dtype():
     results = dict(img=np.zeros((10, 10, 3), np.uint8), ref_imgs=[],
                    gt_seg_map=mask, ref_gt_seg_maps=[mask.astype(np.float32)],
                    ori_shape=(10, 10))
-    out = PairedResize(scale=(10, 7)).transform(results)
+    out = PairedResize(scale=(7, 10)).transform(results)  # (w, h)
+    assert out['img'].shape == (10, 7, 3) and out['img_shape'] == (10, 7)
     assert out['gt_seg_map'].dtype == np.uint8
     assert set(np.unique(out['gt_seg_map'])) == {0, 1}
     soft = out['ref_gt_seg_maps'][0]
@@ -189,3 +192,125 @@ def test_soft_annotations_check_sizes_and_repr(pair, tmp_path):
     with pytest.raises(ValueError, match='unreadable.png: not a readable'):
         load.transform(dict(info, ori_shape=(H, W),
                             seg_map_path=str(tmp_path / 'unreadable.png')))
+
+
+def _frames(seed=0, num=3, size=(12, 20)):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, size + (3, ), dtype=np.uint8)
+            for _ in range(num)]
+
+
+def _old_distort(img, prob, brightness, contrast, saturation):
+    """The per-frame distortion as first written, draws inline (oracle)."""
+    if np.random.rand() >= prob:
+        return img
+    out = img.astype(np.float32)
+    out += np.random.uniform(-brightness, brightness)
+    out *= np.random.uniform(*contrast)
+    hsv = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8),
+                       cv2.COLOR_BGR2HSV).astype(np.float32)
+    hsv[..., 1] = np.clip(hsv[..., 1] * np.random.uniform(*saturation), 0,
+                          255)
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_random_draws_keep_their_order(seed):
+    """The per-sample seeding (exact resume, fidelity runs) relies on the
+    values AND the order of the draws: pin them against inline oracles."""
+    frames = _frames(seed)
+    crop = PairedRandomCrop(max_drop=0.3)
+    np.random.seed(seed)
+    bbox = crop.crop_bbox(dict(img=frames[0]))
+    after = np.random.rand()
+    np.random.seed(seed)
+    dh, dw = np.random.randint(0, 3 + 1), np.random.randint(0, 6 + 1)
+    y0, x0 = np.random.randint(0, dh + 1), np.random.randint(0, dw + 1)
+    assert bbox == (y0, y0 + 12 - dh, x0, x0 + 20 - dw)
+    assert after == np.random.rand()  # nothing else was drawn
+
+    np.random.seed(seed)
+    out = PairedRandomFlip(prob=0.5).transform(
+        dict(img=frames[0], ref_imgs=frames[1:]))
+    np.random.seed(seed)
+    assert out['flip'] is bool(np.random.rand() < 0.5)
+    assert out['flip_direction'] == ('horizontal' if out['flip'] else None)
+
+    args = dict(prob=0.6, brightness=20, contrast=(0.7, 1.3),
+                saturation=(0.6, 1.4))
+    np.random.seed(seed)
+    out = PairedPhotoMetricDistortion(
+        brightness_delta=20, contrast_range=(0.7, 1.3),
+        saturation_range=(0.6, 1.4), prob=0.6).transform(
+            dict(img=frames[0], ref_imgs=frames[1:]))
+    after = np.random.rand()
+    np.random.seed(seed)
+    expected = [_old_distort(f, **args) for f in frames]
+    for got, want in zip([out['img']] + out['ref_imgs'], expected):
+        assert np.array_equal(got, want)
+    assert after == np.random.rand()
+
+
+def test_cache_random_params_replays_every_draw():
+    from mmcv.transforms import Compose as MMCVCompose
+    from mmcv.transforms.utils import cache_random_params
+    frames = _frames(1)
+    results = dict(img=frames[0], ref_imgs=frames[1:],
+                   gt_seg_map=np.zeros((12, 20), np.uint8),
+                   ori_shape=(12, 20))
+    pipeline = MMCVCompose([PairedRandomCrop(max_drop=0.5),
+                           PairedRandomFlip(prob=0.5),
+                           PairedPhotoMetricDistortion(prob=0.5)])
+
+    def run():
+        return pipeline({k: list(v) if isinstance(v, list) else v
+                         for k, v in results.items()})
+
+    np.random.seed(0)
+    with cache_random_params(pipeline):
+        first = run()
+        for _ in range(3):
+            again = run()
+            assert np.array_equal(again['img'], first['img'])
+            assert all(np.array_equal(a, b) for a, b in zip(
+                again['ref_imgs'], first['ref_imgs']))
+            assert again['flip'] == first['flip']
+    # outside the context every call draws anew
+    outputs = {run()['img'].tobytes() for _ in range(5)}
+    assert len(outputs) > 1
+
+
+def test_photometric_distortion_accepts_the_former_argument_names():
+    frames = _frames(2)
+    with pytest.warns(DeprecationWarning,
+                      match="'brightness' is deprecated, use "
+                      "'brightness_delta'"):
+        old = PairedPhotoMetricDistortion(brightness=10, contrast=(0.9, 1.1),
+                                          saturation=[0.8, 1.2], prob=1.0)
+    new = PairedPhotoMetricDistortion(brightness_delta=10,
+                                      contrast_range=(0.9, 1.1),
+                                      saturation_range=(0.8, 1.2), prob=1.0)
+    assert repr(old) == repr(new) == (
+        'PairedPhotoMetricDistortion(brightness_delta=10, '
+        'contrast_range=(0.9, 1.1), saturation_range=(0.8, 1.2), prob=1.0)')
+    outs = []
+    for t in (old, new):
+        np.random.seed(5)
+        outs.append(t.transform(dict(img=frames[0], ref_imgs=frames[1:])))
+    assert np.array_equal(outs[0]['img'], outs[1]['img'])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'hue'"):
+        PairedPhotoMetricDistortion(hue=18)
+
+
+def test_bad_arguments_and_repr():
+    with pytest.raises(ValueError, match='max_drop must be in'):
+        PairedRandomCrop(max_drop=1.0)
+    with pytest.raises(ValueError, match='prob must be in'):
+        PairedRandomFlip(prob=1.5)
+    for scale in ((0, 5), (4, 5, 6), 2.5, (4.0, 5)):
+        with pytest.raises((ValueError, TypeError), match='scale'):
+            PairedResize(scale=scale)
+    assert repr(PairedResize(scale=[30, 20])) == 'PairedResize(scale=(30, 20))'
+    assert repr(PairedResize(scale=32)) == 'PairedResize(scale=(32, 32))'
+    assert repr(PairedRandomCrop()) == 'PairedRandomCrop(max_drop=0.125)'
+    assert repr(PairedRandomFlip(prob=1.0)) == 'PairedRandomFlip(prob=1.0)'

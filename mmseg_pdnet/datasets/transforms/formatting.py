@@ -19,12 +19,21 @@ class PackPairedSegInputs(BaseTransform):
     (``LoadPairedAnnotations(soft_masks=True)``, training), which are
     never rounded.
 
+    Required Keys:
+
+    - img
+    - ref_imgs
+    - gt_seg_map (optional)
+    - ref_gt_seg_maps (optional)
+    - the ``meta_keys`` (optional: those present are packed)
+
+    Returned Keys (a new dict, as MMSeg's ``PackSegInputs``):
+
+    - inputs
+    - data_samples
+
     Args:
         meta_keys (tuple[str]): Keys copied into the sample's metainfo.
-
-    Required keys: ``img``, ``ref_imgs``; optional ``gt_seg_map``,
-    ``ref_gt_seg_maps`` and the ``meta_keys``.
-    Returns keys: ``inputs``, ``data_samples``.
     """
 
     def __init__(self,
@@ -46,6 +55,15 @@ class PackPairedSegInputs(BaseTransform):
         return torch.from_numpy(masks.astype(dtype))
 
     def transform(self, results: dict) -> dict:
+        """Pack the frames and masks of one sample.
+
+        Args:
+            results (dict): Result dict from the pipeline.
+
+        Returns:
+            dict: ``inputs`` (tensor) and ``data_samples``
+            (:obj:`SegDataSample`).
+        """
         frames = [results['img']] + list(results['ref_imgs'])
         inputs = torch.cat([self._chw(f) for f in frames], dim=0)
         sample = SegDataSample()

@@ -13,12 +13,28 @@ class LoadPairedImages(BaseTransform):
     truncated files raise an error naming the file. All frames of a pair
     must have the same size.
 
-    Required keys: ``img_path``, ``ref_img_paths``.
-    Added keys: ``img`` ``(H, W, 3)``, ``ref_imgs`` (list of ``(H, W, 3)``),
-    ``img_shape``, ``ori_shape``.
+    Required Keys:
+
+    - img_path
+    - ref_img_paths
+
+    Added Keys:
+
+    - img: ``(H, W, 3)`` uint8 BGR
+    - ref_imgs: list of ``(H, W, 3)`` uint8 BGR
+    - img_shape
+    - ori_shape
     """
 
     def transform(self, results: dict) -> dict:
+        """Load the frames of one sample.
+
+        Args:
+            results (dict): Result dict with the frame paths.
+
+        Returns:
+            dict: The results with the frames and their shape.
+        """
         img = read_frame(results['img_path'])
         refs = [read_frame(p) for p in results['ref_img_paths']]
         for path, ref in zip(results['ref_img_paths'], refs):
@@ -44,6 +60,21 @@ class LoadPairedAnnotations(BaseTransform):
     losses (see :func:`~mmseg_pdnet.datasets.image_io.read_soft_mask`).
     A mask whose size differs from its frame raises an error naming both.
 
+    Required Keys:
+
+    - seg_map_path
+    - ref_seg_map_paths (with ``with_ref=True``)
+    - img_path, ref_img_paths (named in the size errors)
+    - ori_shape
+
+    Added Keys:
+
+    - gt_seg_map: ``(H, W)``, uint8 0/1, or float32 in [0, 1] with
+      ``soft_masks=True``
+    - ref_gt_seg_maps (with ``with_ref=True``): list of ``(H, W)``, same
+      dtype
+    - seg_fields: ``'gt_seg_map'`` appended
+
     Args:
         with_ref (bool): Also load ``ref_seg_map_paths`` (training).
             Defaults to True. In test pipelines put this transform AFTER
@@ -51,11 +82,6 @@ class LoadPairedAnnotations(BaseTransform):
             original resolution for evaluation, as in MMSeg.
         soft_masks (bool): Load float32 masks in [0, 1] (training) instead
             of 0/1 uint8 (evaluation). Defaults to False.
-
-    Required keys: ``seg_map_path`` (+ ``ref_seg_map_paths``), ``ori_shape``.
-    Added keys: ``gt_seg_map`` ``(H, W)``, ``ref_gt_seg_maps`` (list of
-    ``(H, W)``), ``seg_fields``; uint8 0/1, or float32 in [0, 1] with
-    ``soft_masks=True``.
     """
 
     def __init__(self, with_ref: bool = True, soft_masks: bool = False):
@@ -70,6 +96,14 @@ class LoadPairedAnnotations(BaseTransform):
         return mask
 
     def transform(self, results: dict) -> dict:
+        """Load the mask(s) of one sample.
+
+        Args:
+            results (dict): Result dict with the mask paths.
+
+        Returns:
+            dict: The results with the mask(s).
+        """
         shape = results['ori_shape']
         results['gt_seg_map'] = self._load(results['seg_map_path'],
                                            results['img_path'], shape)

@@ -55,6 +55,26 @@ class PhaseOptimWrapperConstructor:
     Parameters with ``requires_grad=False`` (e.g. the frozen ResNet-18 of
     the semantic loss) are left out.
 
+    Why not MMEngine's :class:`~mmengine.optim.DefaultOptimWrapperConstructor`
+    with ``paramwise_cfg.custom_keys``: it makes ONE parameter group PER
+    parameter (hundreds for PDNet), so the optimizer would no longer have
+    the authors' two groups: checkpoints saved with the two groups would
+    not load into it (``Optimizer.load_state_dict`` needs the same
+    groups), and the group names that :func:`apply_phase_lr` reports would
+    be gone. Its keys match as substrings (``'backbone'`` also matches
+    ``'siamese_backbone.x'`` and ``'backbone2.x'``) where ``groups`` match
+    module prefixes, and without ``paramwise_cfg`` it hands the frozen
+    parameters to the optimizer too. Overriding its ``add_params``
+    (matching), its ``__call__`` (frozen parameters) and merging its groups
+    afterwards would leave nothing of it, so this is a constructor of its
+    own. It keeps MMEngine's constructor protocol (built with
+    ``optim_wrapper_cfg`` and ``paramwise_cfg``, called with the model,
+    registered in ``OPTIM_WRAPPER_CONSTRUCTORS``), unwraps model wrappers
+    (:func:`~mmengine.model.is_model_wrapper`) and builds the optimizer and
+    the wrapper from the ``OPTIMIZERS`` and ``OPTIM_WRAPPERS`` registries
+    as the default constructor does (``type`` defaults to
+    ``'OptimWrapper'``).
+
     Args:
         optim_wrapper_cfg (dict): The wrapper config (``type``,
             ``optimizer``, ``clip_grad``, ``loss_scale``, ...).
@@ -145,6 +165,15 @@ class PhaseOptimWrapperConstructor:
         return out
 
     def __call__(self, model: nn.Module) -> OptimWrapper:
+        """Build the optimizer wrapper of ``model``.
+
+        Args:
+            model (nn.Module): The model, possibly wrapped (DDP, ...).
+
+        Returns:
+            OptimWrapper: The wrapper of the ONE optimizer, built with
+            :meth:`param_groups`.
+        """
         if is_model_wrapper(model):
             model = model.module
         cfg = copy.deepcopy(self.optim_wrapper_cfg)
