@@ -2,17 +2,21 @@
 """Streaming video inference with a cached reference frame."""
 import copy
 from dataclasses import dataclass
-from typing import Iterator, Optional, Tuple, Union
+from typing import Dict, Iterator, Optional, Tuple, Union
 
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
+from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from torch import nn
 
 from ..utils.checkpoint import load_state_dict_checked
+from .cuda_graph_runner import CUDAGraphRunner
+from .preprocessing import FrameUploader, StreamPreprocessor
 from .video_io import FrameSource, as_bgr_frame, open_source
 
 
@@ -41,6 +45,8 @@ def _load_model(model: Union[str, Config, nn.Module],
                 checkpoint: Optional[str],
                 strict: bool = True) -> Tuple[nn.Module, Config]:
     if isinstance(model, nn.Module):
+        # folding BN changes the structure: leave the caller's model alone
+        model = copy.deepcopy(model)
         if checkpoint is not None:
             load_state_dict_checked(model, checkpoint, strict=strict)
         return model, None
@@ -62,6 +68,27 @@ def _load_model(model: Union[str, Config, nn.Module],
     return net, cfg
 
 
+def fold_conv_bn(model: nn.Module) -> nn.Module:
+    """Fold every eval-mode BN into the conv before it, in place.
+
+    Inference only: each folded pair runs as one convolution (one kernel
+    and one pass over the feature map less). ``mmcv.cnn.fuse_conv_bn``
+    pairs a BN with the conv registered before it; every conv + BN of
+    PDNet (ResNet, ``ConvModule`` in the default conv-norm-act order) is
+    such a pair: the folded model equals the unfolded one exactly in
+    float64 (``test_folding_pdnet_is_exact``). This is the one place the
+    inferencer folds, where another folding function is swapped in.
+
+    Args:
+        model (nn.Module): An eval-mode model with its weights loaded.
+
+    Returns:
+        nn.Module: ``model``, its BN layers replaced by ``nn.Identity``.
+    """
+    with torch.no_grad():  # the folded weights need no autograd history
+        return fuse_conv_bn(model)
+
+
 class VideoPortraitInferencer:
     """Segment portraits in a video stream with PDNet.
 
@@ -81,8 +108,17 @@ class VideoPortraitInferencer:
     ``scene_cut_threshold`` (0-255 scale; 30 separates cuts from motion on
     typical footage).
 
+    Frames are preprocessed as ``tools/test.py`` does, from the config:
+    the test pipeline's ``PairedResize`` (on the CPU, OpenCV), then the
+    model's data preprocessor (BGR -> RGB, mean/std, on the device). The
+    probabilities follow ``PDNet.predict`` (the authors' protocol): the
+    stride-4 logits are resized bilinearly (``align_corners=True``)
+    straight to the frame size on the device, then sigmoid. BN layers are
+    folded into their convolutions (:func:`fold_conv_bn`).
+
     Args:
-        model (str | Config | nn.Module): Config path/object or a model.
+        model (str | Config | nn.Module): Config path/object or a model. A
+            model passed in is copied: folding BN changes its structure.
         checkpoint (str, optional): Checkpoint to load, through the
             package's allow-listing loader; it must fit the model
             (:func:`~mmseg_pdnet.utils.load_state_dict_checked`).
@@ -90,7 +126,9 @@ class VideoPortraitInferencer:
             when available.
         input_size (tuple, optional): Model input ``(H, W)``; frames are
             resized to it (aspect not kept, as in training) and results
-            resized back. Defaults to the config's test resize or 480x480.
+            resized back. Defaults to the scale of the ``PairedResize``
+            step of the config's test pipeline; a config without one, or a
+            model passed as a module, needs it (ValueError otherwise).
         refresh_every (int, optional): Renew the reference every N frames.
         scene_cut_threshold (float, optional): Renew on a scene cut.
         threshold (float): Mask threshold on the probability. Default 0.5.
@@ -105,6 +143,13 @@ class VideoPortraitInferencer:
             match the model (:class:`~mmseg_pdnet.utils.CheckpointError`).
             False loads the weights that fit and logs the rest. Defaults to
             True.
+        compile (bool): Replay each target frame's forward (normalisation,
+            network, resize, sigmoid) as a CUDA graph
+            (:class:`CUDAGraphRunner`); the reference is encoded eagerly
+            and copied into the graph's static buffers in place. CUDA only
+            (ValueError on other devices). Captured again when the frame
+            size changes. With it, run one stream at a time per inferencer
+            (the graph's buffers are shared). Defaults to False.
     """
 
     AMP_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -119,29 +164,40 @@ class VideoPortraitInferencer:
                  threshold: float = 0.5,
                  amp: Union[bool, str] = False,
                  channels_last: bool = False,
-                 strict: bool = True):
-        net, cfg = _load_model(model, checkpoint, strict)
-        device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-        self.device = torch.device(device)
-        self.model = net.to(self.device).eval()
-        self.amp_dtype = self._amp_dtype(amp, self.device)
-        self.memory_format = torch.contiguous_format
-        if channels_last:  # a model passed in is left as it is otherwise
-            self.memory_format = torch.channels_last
-            self.model.to(memory_format=self.memory_format)
-        if not hasattr(self.model, 'encode_reference'):
-            raise TypeError('VideoPortraitInferencer needs a PDNet model '
-                            '(encode_reference / forward_target)')
-        if self.model.num_refs != 1:
-            raise ValueError('streaming inference supports one reference '
-                             f'frame, the model has {self.model.num_refs}')
-        self.input_size = tuple(input_size or self._cfg_size(cfg))
+                 strict: bool = True,
+                 compile: bool = False):
+        device = torch.device(
+            device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+        if compile and device.type != 'cuda':
+            # checked first: nothing is built for an option that cannot run
+            raise ValueError('compile=True replays CUDA graphs, which need a '
+                             f"CUDA device; got device '{device}'")
         if refresh_every is not None and refresh_every < 1:
             raise ValueError(f'refresh_every must be >= 1, got '
                              f'{refresh_every}')
+        net, cfg = _load_model(model, checkpoint, strict)
+        if not hasattr(net, 'encode_reference'):
+            raise TypeError('VideoPortraitInferencer needs a PDNet model '
+                            '(encode_reference / forward_target)')
+        if net.num_refs != 1:
+            raise ValueError('streaming inference supports one reference '
+                             f'frame, the model has {net.num_refs}')
+        self.device = device
+        self.model = fold_conv_bn(net.to(self.device).eval())
+        self.amp_dtype = self._amp_dtype(amp, self.device)
+        self.memory_format = torch.contiguous_format
+        if channels_last:
+            self.memory_format = torch.channels_last
+            self.model.to(memory_format=self.memory_format)
+        self.preprocessor = StreamPreprocessor.from_config(
+            cfg, self.model.data_preprocessor, input_size)
+        self.input_size = self.preprocessor.input_size
+        self._upload = FrameUploader(self.device)
         self.refresh_every = refresh_every
         self.scene_cut_threshold = scene_cut_threshold
         self.threshold = threshold
+        self._runner = CUDAGraphRunner(self._target_step) if compile \
+            else None
 
     @classmethod
     def _amp_dtype(cls, amp: Union[bool, str],
@@ -157,26 +213,69 @@ class VideoPortraitInferencer:
         return cls.AMP_DTYPES[amp]
 
     def _autocast(self):
+        # no cast cache: under a CUDA graph it would hold the casts of the
+        # capture (PyTorch's CUDA graph notes); each weight is cast once
+        # per frame anyway
         return torch.autocast(self.device.type, dtype=self.amp_dtype,
-                              enabled=self.amp_dtype is not None)
+                              enabled=self.amp_dtype is not None,
+                              cache_enabled=False)
 
-    @staticmethod
-    def _cfg_size(cfg: Optional[Config]) -> Tuple[int, int]:
+    def preprocess(self, frame: np.ndarray) -> torch.Tensor:
+        """The network input of a frame, as ``tools/test.py`` makes it.
+
+        Args:
+            frame (np.ndarray): ``(H0, W0, 3)`` uint8 BGR frame.
+
+        Returns:
+            Tensor: ``(1, 3, H, W)`` normalised float32 frame on the device,
+            ``(H, W)`` = :attr:`input_size`.
+        """
+        x = self._upload(self.preprocessor.resize(frame))
+        return self.preprocessor.normalize(x, self.memory_format)
+
+    def _encode_reference(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """IPDA cache of an uploaded ``(1, 3, H, W)`` uint8 frame."""
+        with self._autocast():
+            return self.model.encode_reference(
+                self.preprocessor.normalize(x, self.memory_format))
+
+    def _target_step(self, x: torch.Tensor, cache: Dict[str, torch.Tensor],
+                     size: Tuple[int, int]) -> Dict[str, torch.Tensor]:
+        """Probabilities of an uploaded frame; what a CUDA graph replays.
+
+        Args:
+            x (Tensor): ``(1, 3, H, W)`` uint8 BGR frame at the input size.
+            cache (dict): The reference cache.
+            size (tuple[int, int]): The original frame size ``(H0, W0)``.
+
+        Returns:
+            dict[str, Tensor]: ``prob`` ``(1, 1, H0, W0)`` float32 and,
+            with IPDA, ``parts`` ``(1, p, H/16, W/16)`` float32.
+        """
+        # forward_target returns the logits resized to the INPUT size;
+        # PDNet.predict resizes the decode head's stride-4 logits straight
+        # to the original size. Take those from the head, so one resize
+        # gives the frame size, as predict.
+        head_out = []
+        hook = self.model.decode_head.register_forward_hook(
+            lambda module, args, out: head_out.append(out))
         try:
-            for step in cfg.test_dataloader.dataset.pipeline:
-                if step['type'] == 'PairedResize':
-                    s = step.get('scale', 480)
-                    return (s, s) if isinstance(s, int) else tuple(s)
-        except (AttributeError, KeyError, TypeError):
-            pass
-        return (480, 480)
-
-    def _to_tensor(self, frame: np.ndarray) -> torch.Tensor:
-        h, w = self.input_size
-        x = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
-        x = torch.from_numpy(x.transpose(2, 0, 1).copy())[None]
-        x = self.model.data_preprocessor.normalize_frames(x)
-        return x.contiguous(memory_format=self.memory_format)
+            with self._autocast():
+                out = self.model.forward_target(
+                    self.preprocessor.normalize(x, self.memory_format),
+                    cache)
+        finally:
+            hook.remove()
+        if len(head_out) != 1:
+            raise RuntimeError('expected one decode head call per target '
+                               f'frame, got {len(head_out)}')
+        prob = F.interpolate(
+            head_out[0].float(), size=size, mode='bilinear',
+            align_corners=self.model.align_corners).sigmoid()
+        result = dict(prob=prob)
+        if 'parts' in out:
+            result['parts'] = out['parts'].float()
+        return result
 
     @staticmethod
     def _thumbnail(frame: np.ndarray) -> np.ndarray:
@@ -209,27 +308,31 @@ class VideoPortraitInferencer:
         for index, frame in enumerate(frames):
             frame = as_bgr_frame(frame, index)
             if size is None:
-                size = frame.shape[:2]
+                size = tuple(int(v) for v in frame.shape[:2])
             elif frame.shape[:2] != size:
                 raise ValueError(f'frame {index}: size {frame.shape[:2]} '
                                  f'differs from the first frame {size}')
-            x = self._to_tensor(frame)
+            x = self._upload(self.preprocessor.resize(frame))
             renew = cache is None or (
                 self.refresh_every is not None
                 and since_ref >= self.refresh_every) or (
                     prev is not None and self.is_scene_cut(prev, frame))
-            with self._autocast():
-                if renew:
-                    cache, since_ref = self.model.encode_reference(x), 0
-                out = self.model.forward_target(x, cache)
+            if renew:
+                cache, since_ref = self._encode_reference(x), 0
+                if self._runner is not None:
+                    # in place: the captured graph reads the new reference
+                    self._runner.set_reference(cache)
+            if self._runner is not None:
+                out = self._runner(x, size=size)
+            else:
+                out = self._target_step(x, cache, size)
             since_ref += 1
             prev = frame
-            prob = out['seg_logit'].float().sigmoid()[0, 0].cpu().numpy()
-            prob = cv2.resize(prob, (size[1], size[0]),
-                              interpolation=cv2.INTER_LINEAR)
+            # copies: a graph's outputs are overwritten by the next replay
+            prob = out['prob'][0, 0].to('cpu', copy=True).numpy()
             parts = None
             if return_parts and 'parts' in out:
-                parts = out['parts'][0].float().cpu().numpy()
+                parts = out['parts'][0].to('cpu', copy=True).numpy()
             yield FrameResult(
                 index=index, frame=frame,
                 mask=(prob > self.threshold).astype(np.uint8),

@@ -1,13 +1,24 @@
+import copy
+import os.path as osp
 import re
+import warnings
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from mmcv.cnn import ConvModule
+from mmcv.transforms import Compose
+from mmengine.config import Config
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmseg_pdnet.apis import (VideoPortraitInferencer, colour_parts,
                               open_source, parse_background,
                               replace_background)
+from mmseg_pdnet.apis.video_inferencer import fold_conv_bn
 from mmseg_pdnet.utils import CheckpointError
 
 
@@ -34,18 +45,29 @@ def test_streams_masks_at_frame_size(inferencer):
     assert r.parts.shape == (3, 4, 4)
 
 
-def test_cached_reference_equals_paired_forward(inferencer):
-    """The streaming path encodes the reference once; same probabilities."""
-    clip = frames(3)
-    model = inferencer.model
-    ref = inferencer._to_tensor(clip[0])
+def _predict_pair(model, target, ref, ori_shape):
+    """``PDNet.predict`` (the authors' protocol) on a normalised pair."""
+    sample = SegDataSample(metainfo=dict(ori_shape=ori_shape,
+                                         img_shape=target.shape[-2:]))
+    with torch.no_grad():
+        out = model.predict(torch.cat([target, ref], 1), [sample])[0]
+    return out.seg_logits.data[0].numpy(), out.pred_sem_seg.data[0].numpy()
+
+
+def test_cached_reference_equals_predict_on_the_pair(inferencer):
+    """The streaming path encodes the reference once and resizes the
+    stride-4 logits straight to the (non-square) frame size, as
+    ``PDNet.predict`` on the paired input: same probabilities and masks."""
+    clip = frames(3)  # 48x80 frames, 64x64 input
+    ref = inferencer.preprocess(clip[0])
     for res, frame in zip(inferencer(clip), clip):
-        x = inferencer._to_tensor(frame)
-        with torch.no_grad():
-            paired = model._paired_forward(torch.cat([x, ref], 1))
-        prob = paired['seg_logit'].sigmoid()[0, 0].numpy()
-        prob = cv2.resize(prob, (80, 48), interpolation=cv2.INTER_LINEAR)
+        prob, mask = _predict_pair(inferencer.model,
+                                   inferencer.preprocess(frame), ref,
+                                   (48, 80))
+        assert res.prob.shape == prob.shape == (48, 80)
         assert np.abs(prob - res.prob).max() <= 1e-5
+        sure = np.abs(prob - 0.5) > 1e-5  # rounding may flip ties only
+        assert (res.mask[sure] == mask[sure]).all()
 
 
 @pytest.mark.parametrize('amp', ['bf16', 'fp16'])
@@ -200,3 +222,197 @@ def test_compositing():
     parts[1] = 1.0
     coloured = colour_parts(parts, (4, 6))
     assert coloured.shape == (4, 6, 3) and (coloured == coloured[0, 0]).all()
+
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def randomise_bn(model, forward, seed=0):
+    """Realistic BN layers: random affine weights, and running statistics
+    measured in training mode by ``forward(model)``, as after training (a
+    freshly built model has mean 0, var 1: folding it would change next to
+    nothing, and arbitrary statistics blow the activations up)."""
+    gen = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    with torch.no_grad():
+        for m in bns:
+            n = m.num_features
+            m.weight.copy_(0.5 + torch.rand(n, generator=gen))
+            m.bias.copy_(0.1 * torch.randn(n, generator=gen))
+            m.reset_running_stats()
+            m.momentum = None  # running statistics = plain averages
+        model.train()
+        for _ in range(2):
+            forward(model)
+    for m in bns:
+        m.momentum = 0.1
+    return model.eval()
+
+
+def calibrate_logits(model, inputs, scale=2.):
+    """Scale the classifier so the logits of ``inputs`` reach +-scale: the
+    probabilities are then neither flat at 0.5 nor saturated, and a
+    comparison of them is sensitive to any difference of the inputs."""
+    with torch.no_grad():
+        logit = model(inputs, mode='tensor')
+        factor = scale / logit.abs().max()
+        model.decode_head.conv_seg.weight.mul_(factor)
+        model.decode_head.conv_seg.bias.mul_(factor)
+    return model
+
+
+def write_clip(tmp_path, clip):
+    """PNG files (lossless) of the frames and one empty 0/1 mask."""
+    paths = []
+    for i, frame in enumerate(clip):
+        paths.append(str(tmp_path / f'{i:05d}.png'))
+        cv2.imwrite(paths[-1], frame)
+    mask = str(tmp_path / 'mask.png')
+    cv2.imwrite(mask, np.zeros(clip[0].shape[:2], np.uint8))
+    return paths, mask
+
+
+def test_equals_test_step_of_the_demo_config(tmp_path):
+    """Same probabilities as ``tools/test.py``'s path (the config's test
+    pipeline, data preprocessor, ``PDNet.predict``) on the same frames
+    and reference, at a non-square frame size; the unfolded model there,
+    the BN-folded one in the inferencer. (The former OpenCV resize of the
+    input-size probabilities differed by 0.04 here.)"""
+    cfg_path = osp.join(ROOT, 'configs', 'pdnet_r18_demo.py')
+    cfg = Config.fromfile(cfg_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    clip = frames(3, h=72, w=100)
+    paths, mask = write_clip(tmp_path, clip)
+    pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
+    data = [pipeline(dict(img_path=path, ref_img_paths=[paths[0]],
+                          seg_map_path=mask)) for path in paths]
+    calibrate_logits(model, model.data_preprocessor(
+        dict(inputs=[data[1]['inputs']]))['inputs'])
+    ckpt = tmp_path / 'demo.pth'
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+
+    inferencer = VideoPortraitInferencer(cfg_path, str(ckpt), device='cpu')
+    assert inferencer.input_size == (128, 128)
+    assert not any(isinstance(m, _BatchNorm)
+                   for m in inferencer.model.modules())
+    for res, pair in zip(inferencer(clip), data):
+        with torch.no_grad():
+            out = model.test_step(dict(inputs=[pair['inputs']],
+                                       data_samples=[pair['data_samples']]))
+        prob = out[0].seg_logits.data[0].numpy()
+        assert prob.shape == res.prob.shape == (72, 100)
+        assert np.abs(prob - res.prob).max() <= 1e-5
+
+
+@pytest.mark.parametrize('config,size', [('pdnet_r18_demo.py', 128),
+                                         ('pdnet_r50_mvps.py', 480)])
+def test_preprocessing_is_the_config_test_pipeline(tmp_path, config, size):
+    """The network input is the test pipeline's resize and the model's
+    data preprocessor, bit for bit, for the shipped configs."""
+    cfg_path = osp.join(ROOT, 'configs', config)
+    cfg = Config.fromfile(cfg_path)
+    inferencer = VideoPortraitInferencer(cfg_path, device='cpu')
+    assert inferencer.input_size == (size, size)
+    frame = frames(1, h=72, w=100)[0]
+    (path, ), mask = write_clip(tmp_path, [frame])
+    data = Compose(cfg.test_dataloader.dataset.pipeline)(
+        dict(img_path=path, ref_img_paths=[path], seg_map_path=mask))
+    expected = inferencer.model.data_preprocessor(
+        dict(inputs=[data['inputs']],
+             data_samples=[data['data_samples']]))['inputs'][:, :3]
+    x = inferencer.preprocess(frame)
+    assert x.shape == (1, 3, size, size) and torch.equal(x, expected)
+
+
+def test_input_size_must_be_known(tiny_model_files):
+    cfg_path, ckpt = tiny_model_files
+    cfg = Config.fromfile(cfg_path)
+    cfg.test_dataloader.dataset.pipeline = [dict(type='LoadPairedImages')]
+    with pytest.raises(ValueError, match=(
+            rf'^{re.escape(cfg_path)} \(test_dataloader.dataset.pipeline\): '
+            r'cannot tell the model input size: the steps do not resize '
+            r'frames to a fixed size \(no PairedResize step\?\); add one to '
+            r'the test pipeline or pass input_size=\(H, W\)$')):
+        VideoPortraitInferencer(cfg, ckpt, device='cpu')
+    explicit = VideoPortraitInferencer(cfg, ckpt, device='cpu',
+                                       input_size=(32, 64))
+    assert explicit.input_size == (32, 64)
+    assert explicit.preprocess(frames(1)[0]).shape == (1, 3, 32, 64)
+    # input_size also overrides the pipeline's resize
+    assert VideoPortraitInferencer(cfg_path, ckpt, device='cpu',
+                                   input_size=(32, 64)).input_size == (32, 64)
+    # a random flip would flip the masks of the stream
+    cfg.test_dataloader.dataset.pipeline = [
+        dict(type='LoadPairedImages'), dict(type='PairedRandomFlip'),
+        dict(type='PairedResize', scale=64)]
+    with pytest.raises(ValueError, match='step PairedRandomFlip is random'):
+        VideoPortraitInferencer(cfg, ckpt, device='cpu')
+
+
+def test_model_passed_as_a_module(tiny_model_files, inferencer):
+    """A module has no config: the input size must be given. The caller's
+    model keeps its BN layers (the inferencer folds a copy)."""
+    cfg_path, ckpt = tiny_model_files
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        model = MODELS.build(Config.fromfile(cfg_path).model)
+    with pytest.raises(ValueError, match=r'pass input_size=\(H, W\)$'):
+        VideoPortraitInferencer(model, ckpt, device='cpu')
+    from_module = VideoPortraitInferencer(model, ckpt, device='cpu',
+                                          input_size=(64, 64))
+    assert isinstance(model.backbone.backbone.bn1, _BatchNorm)
+    clip = frames(2)
+    for res, ref in zip(from_module(clip), inferencer(clip)):
+        assert np.abs(res.prob - ref.prob).max() <= 1e-5
+
+
+def test_folding_pdnet_is_exact(tiny_model_files):
+    """Every BN of PDNet is folded, each into the conv that feeds it: in
+    float64, where rounding hides nothing, the folded model equals the
+    unfolded one, with realistic BN statistics. (In float32 a randomly
+    initialised PDNet amplifies rounding to ~1e-4 of its logits, folded or
+    not: float64 is what tells a wrong fold from rounding.)"""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        model = MODELS.build(Config.fromfile(tiny_model_files[0]).model)
+    model.init_weights()
+    randomise_bn(model, lambda m: m(torch.randn(2, 6, 64, 64),
+                                    mode='tensor')).double()
+    folded = fold_conv_bn(copy.deepcopy(model))
+    assert sum(isinstance(m, _BatchNorm) for m in model.modules()) > 20
+    assert not any(isinstance(m, _BatchNorm) for m in folded.modules())
+    x = torch.randn(1, 6, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        expected = model(x, mode='tensor')
+        scale = expected.abs().max().item()
+        torch.testing.assert_close(folded(x, mode='tensor'), expected,
+                                   rtol=0, atol=1e-10 * scale)
+
+
+@pytest.mark.parametrize('bias', [False, True])
+def test_folding_a_conv_module(bias):
+    """mmcv's folding of ``ConvModule`` conv + BN (the order of every
+    ConvModule of PDNet) equals the unfolded module."""
+    x = torch.randn(2, 4, 9, 7)
+    with warnings.catch_warnings():  # "unnecessary conv bias": on purpose
+        warnings.simplefilter('ignore')
+        conv = ConvModule(4, 6, 3, padding=1, bias=bias,
+                          norm_cfg=dict(type='BN'))
+    randomise_bn(conv, lambda m: m(torch.randn(2, 4, 9, 7) * 3 + 1))
+    with torch.no_grad():
+        expected = conv(x)
+        folded = fold_conv_bn(copy.deepcopy(conv))
+        assert isinstance(folded.bn, nn.Identity)
+        torch.testing.assert_close(folded(x), expected, atol=1e-5, rtol=0)
+
+
+def test_compile_needs_cuda(tiny_model_files):
+    cfg, ckpt = tiny_model_files
+    with pytest.raises(ValueError, match=(
+            r"^compile=True replays CUDA graphs, which need a CUDA device; "
+            r"got device 'cpu'$")):
+        VideoPortraitInferencer(cfg, ckpt, device='cpu', compile=True)
