@@ -14,14 +14,14 @@ used is always printed and stored in the JSON. The ground truth's nonzero
 pixels are foreground (0/255 masks, DAVIS palette PNGs).
 
 Example:
-    python tools/eval_masks.py --gt-root data/mvps/Annotations/480p \
-        --pred-root work_dirs/pdnet/masks \
-        --split data/mvps/ImageSets/val.txt \
-        --categories data/mvps/ImageSets/categories.txt \
+    python tools/eval_masks.py --gt-root data/mvps/Annotations/480p \\
+        --pred-root work_dirs/pdnet/masks \\
+        --split data/mvps/ImageSets/val.txt \\
+        --categories data/mvps/ImageSets/categories.txt \\
         --json results.json --csv results.csv
     # the authors' protocol (the paper's numbers) on round(255 p) maps
-    python tools/eval_masks.py --gt-root data/mvps/Annotations/480p \
-        --pred-root work_dirs/pdnet/masks_prob --pred-format mvps \
+    python tools/eval_masks.py --gt-root data/mvps/Annotations/480p \\
+        --pred-root work_dirs/pdnet/masks_prob --pred-format mvps \\
         --split data/mvps/ImageSets/val.txt
 """
 import argparse
@@ -30,11 +30,13 @@ import sys
 from mmseg_pdnet.evaluation import (PRED_FORMATS, evaluate_folders,
                                     format_table)
 from mmseg_pdnet.evaluation.metrics.jf_summary import write_summary
+from mmseg_pdnet.utils.cli import HelpFormatter
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='J&F of result PNG folders (DAVIS/MVPS semantics)')
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the tool (``--help`` shows the defaults)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=HelpFormatter)
     parser.add_argument('--gt-root', required=True,
                         help='annotations: <seq>/<frame>.png')
     parser.add_argument('--pred-root', required=True,
@@ -53,11 +55,15 @@ def parse_args(argv=None):
                         'foreground (p >= 0.5, DAVIS-style); mvps: nonzero is '
                         'foreground, as the MVPS evaluation code reads the '
                         'authors\' round(255 p) result PNGs (p > 1/510); '
-                        'auto (default): binary when a PNG\'s maximum is '
+                        'auto: binary when a PNG\'s maximum is '
                         '<= 1, else prob. Palette PNGs: index > 0 always')
     parser.add_argument('--json', help='write the results (fractions) here')
     parser.add_argument('--csv', help='write the tables (fractions) here')
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
 
 
 def _read_lines(path):

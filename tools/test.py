@@ -12,10 +12,10 @@ The checkpoint must fit the config (same keys and shapes, the training-only
 status 1, unless ``--allow-partial-load``.
 
 Example:
-    python tools/test.py configs/pdnet_r18_demo.py work_dirs/demo/epoch_6.pth \
-        --out work_dirs/demo/masks --out-prob
+    python tools/test.py configs/pdnet_r18_demo.py \\
+        work_dirs/demo/epoch_6.pth --out work_dirs/demo/masks --out-prob
     # the authors' protocol on their result PNGs
-    python tools/eval_masks.py --gt-root data/demo/Annotations/480p \
+    python tools/eval_masks.py --gt-root data/demo/Annotations/480p \\
         --pred-root work_dirs/demo/masks_prob --pred-format mvps
 """
 import argparse
@@ -28,14 +28,21 @@ from mmengine.runner import Runner
 from mmseg_pdnet.datasets import DatasetError
 from mmseg_pdnet.engine.runner import prepare_cpu_distributed
 from mmseg_pdnet.utils import CheckpointError, set_data_root
+from mmseg_pdnet.utils.cli import (HelpFormatter, check_checkpoint_path,
+                                   load_config)
+
+USAGE = 'test.py CONFIG CHECKPOINT [options]'
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Test (and evaluate) a PDNet model')
-    parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save logs and results')
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the tool (``--help`` shows the defaults)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument('config', help='test config file (.py)')
+    parser.add_argument('checkpoint', help='checkpoint file (.pth)')
+    parser.add_argument('--work-dir',
+                        help='the dir to save logs and results (default: '
+                        'work_dirs/<config name>)')
     parser.add_argument(
         '--allow-partial-load', action='store_true',
         help='evaluate a checkpoint whose keys or shapes do not all match '
@@ -61,17 +68,26 @@ def parse_args(argv=None):
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
-        '--show-dir', help='directory where painted images will be saved')
+        '--show-dir', help='directory where painted images will be saved '
+        '(and, under vis_pairs/, titled target | reference | prediction | '
+        'ground truth | parts panels)')
     parser.add_argument(
-        '--wait-time', type=float, default=2, help='the interval of show (s)')
+        '--wait-time', type=float, default=2,
+        help='with --show: seconds each result is shown')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value')
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='set by the distributed launcher (torchrun '
+                        'sets LOCAL_RANK instead)')
+    return parser
+
+
+def parse_args(argv=None):
+    args = build_parser().parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -93,7 +109,7 @@ def trigger_visualization_hook(cfg, args):
 
 
 def build_cfg(args) -> Config:
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, USAGE)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -128,11 +144,10 @@ def build_cfg(args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'test.py: error: {args.checkpoint}: checkpoint '
-                         'does not exist')
     try:
+        # the config first: with the arguments swapped, it names the order
         cfg = build_cfg(args)
+        check_checkpoint_path(args.checkpoint, USAGE)
     except ValueError as e:
         raise SystemExit(f'test.py: error: {e}')
     runner = Runner.from_cfg(cfg)

@@ -8,7 +8,7 @@ checkpoint must fit the model (``StrictLoadHook``), unless
 
 Example:
     python tools/train.py configs/pdnet_r18_demo.py --work-dir work_dirs/demo
-    python tools/train.py configs/pdnet_r50_mvps.py \
+    python tools/train.py configs/pdnet_r50_mvps.py \\
         --data-root "/data/my videos/MVPS" --resume
 """
 import argparse
@@ -25,12 +25,20 @@ from mmseg_pdnet.datasets import DatasetError
 from mmseg_pdnet.engine.runner import prepare_cpu_distributed
 from mmseg_pdnet.utils import (CheckpointError, PretrainedWeightsUnavailable,
                                set_data_root, set_image_data_roots)
+from mmseg_pdnet.utils.cli import HelpFormatter, load_config
+
+USAGE = ('train.py CONFIG [options] (a checkpoint goes to --resume, or to '
+         '--cfg-options load_from=...)')
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Train a PDNet model')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the tool (``--help`` shows the defaults)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument('config', help='train config file (.py)')
+    parser.add_argument('--work-dir',
+                        help='the dir to save logs and models (default: '
+                        'work_dirs/<config name>)')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or (no value) from the '
@@ -61,8 +69,14 @@ def parse_args(argv=None):
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='set by the distributed launcher (torchrun '
+                        'sets LOCAL_RANK instead)')
+    return parser
+
+
+def parse_args(argv=None):
+    args = build_parser().parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -115,7 +129,7 @@ def add_strict_load_hook(cfg: Config, strict: bool) -> None:
 
 
 def build_cfg(args) -> Config:
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, USAGE)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

@@ -1,8 +1,12 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
 """Export-friendly views of PDNet: the streaming pair of graphs and the
-paired graph. Inputs are NORMALISED RGB frames (see
-``PairedSegDataPreProcessor.normalize_frames``); outputs are foreground
-probabilities (sigmoid applied)."""
+paired graph (``tools/deployment/export_onnx.py``).
+
+Inputs are NORMALISED float32 RGB frames, NCHW: resized to the config's
+test size, BGR -> RGB, ``(x - mean) / std`` with the data preprocessor's
+mean/std (``PairedSegDataPreProcessor.normalize_frames``); outputs are
+foreground probabilities (sigmoid applied). docs/deployment.md gives the
+full input contract and an onnxruntime example."""
 from typing import Tuple
 
 from torch import Tensor, nn

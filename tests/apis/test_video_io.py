@@ -1,11 +1,18 @@
+import threading
+import time
 import warnings
+from fractions import Fraction
 
 import cv2
 import numpy as np
 import pytest
 
-from mmseg_pdnet.apis.video_io import (AtomicVideoWriter, IncompleteVideoError,
-                                       VideoIOWarning, open_source)
+from mmseg_pdnet.apis import video_io
+from mmseg_pdnet.apis.video_io import (AtomicVideoWriter, BackgroundWriter,
+                                       IncompleteVideoError, PrefetchIterator,
+                                       VideoIONote, VideoIOWarning,
+                                       h264_unavailable, limit_frames,
+                                       open_source)
 
 
 def make_truncated_video(path, frames=20, size=(64, 48)):
@@ -112,3 +119,184 @@ def test_writer_rejects_a_frame_of_another_size(tmp_path):
         writer.write(np.zeros((20, 32, 3), np.uint8))
     writer.abort()
     assert not list(tmp_path.iterdir())
+
+
+class Source:
+    """A generator of numbered items that records how far it was read
+    and whether its clean-up ran; raises at ``fail_at`` when given."""
+
+    def __init__(self, n, fail_at=None):
+        self.n, self.fail_at = n, fail_at
+        self.read, self.closed = 0, False
+
+    def __iter__(self):
+        try:
+            for i in range(self.n):
+                if i == self.fail_at:
+                    raise IncompleteVideoError('clip.mp4', i, self.n)
+                self.read += 1
+                yield i
+        finally:
+            self.closed = True
+
+
+def test_prefetch_keeps_order_and_ends():
+    source = Source(50)
+    reader = PrefetchIterator(iter(source), maxsize=4)
+    assert list(reader) == list(range(50))
+    assert source.closed and not reader._thread.is_alive()
+    with pytest.raises(StopIteration):
+        next(reader)
+
+
+def test_prefetch_raises_the_source_error_after_its_items():
+    source = Source(10, fail_at=6)
+    got = []
+    with pytest.raises(IncompleteVideoError) as err:
+        for item in PrefetchIterator(iter(source), maxsize=2):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4, 5]
+    # the very exception, attributes and all
+    assert (err.value.decoded, err.value.declared) == (6, 10)
+
+
+def test_prefetch_is_bounded_and_close_stops_the_reader():
+    source = Source(1000)
+    reader = PrefetchIterator(iter(source), maxsize=3)
+    assert next(reader) == 0
+    time.sleep(0.2)
+    # 1 consumed + 3 queued + 1 waiting for room
+    assert source.read <= 5
+    reader.close()
+    assert not reader._thread.is_alive()
+    assert source.closed  # the generator's clean-up ran (cap.release())
+    with pytest.raises(StopIteration):
+        next(reader)
+
+
+def test_background_writer_keeps_order():
+    out = []
+    writer = BackgroundWriter(out.append, maxsize=2)
+    for i in range(100):
+        writer.submit(i)
+    writer.close()
+    assert out == list(range(100))
+    with pytest.raises(RuntimeError, match='after close'):
+        writer.submit(1)
+
+
+def test_background_writer_error_reaches_the_caller():
+    seen = []
+
+    def write(item):
+        if item == 5:
+            raise OSError('disk full')
+        seen.append(item)
+
+    writer = BackgroundWriter(write, maxsize=2)
+    with pytest.raises(OSError, match='disk full'):
+        for i in range(1000):  # never blocks on the failed writer
+            writer.submit(i)
+    writer.abort()
+    assert seen == [0, 1, 2, 3, 4]
+    assert not writer._thread.is_alive()
+    # an error after the last submit is raised by close()
+    late = BackgroundWriter(write, maxsize=2)
+    for i in range(6):
+        late.submit(i)
+    with pytest.raises(OSError, match='disk full'):
+        late.close()
+
+
+def test_background_writer_abort_drops_the_queue():
+    release, handled = threading.Event(), []
+
+    def slow(item):
+        release.wait(5)
+        handled.append(item)
+
+    writer = BackgroundWriter(slow, maxsize=8)
+    for i in range(8):
+        writer.submit(i)
+    release.set()
+    writer.abort()
+    assert not writer._thread.is_alive() and len(handled) < 8
+
+
+def test_limit_frames_reads_no_further():
+    source = Source(100)
+    assert list(limit_frames(iter(source), 3)) == [0, 1, 2]
+    assert source.read == 3 and source.closed
+    assert list(limit_frames(range(4), None)) == [0, 1, 2, 3]
+
+
+def test_png_output_needs_a_folder(tmp_path):
+    with pytest.raises(ValueError) as err:
+        AtomicVideoWriter(str(tmp_path / 'x.mp4'), png=True)
+    assert str(err.value) == (
+        f'{tmp_path / "x.mp4"}: a PNG sequence is written to a folder; give '
+        'a folder path (e.g. out_frames), or drop --png to write a video')
+    assert not (tmp_path / 'x.mp4').exists()
+    assert not list(tmp_path.iterdir())
+
+
+def video_codec(path):
+    """The codec of a video's stream, as OpenCV's FourCC (FFmpeg names
+    MPEG-4 Part 2 'fmp4', H.264 'h264')."""
+    cap = cv2.VideoCapture(str(path))
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
+    cap.release()
+    return fourcc.to_bytes(4, 'little').decode().lower()
+
+
+def gradient(h=48, w=64, shift=0):
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.dstack([(xx * 3 + shift) % 256, yy * 4,
+                      np.full_like(xx, 128)]).astype(np.uint8)
+
+
+@pytest.mark.skipif(h264_unavailable() is not None,
+                    reason='needs PyAV with libx264 (pip install av)')
+def test_h264_output_plays_in_browsers(tmp_path):
+    import av
+    out = tmp_path / 'clip.mp4'
+    writer = AtomicVideoWriter(str(out), fps=30000 / 1001)
+    assert writer.codec == 'h264'
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', VideoIONote)
+        frames = [gradient(shift=10 * i) for i in range(12)]
+        for frame in frames:
+            writer.write(frame)
+    writer.close()
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == 'h264'
+        assert stream.codec_context.pix_fmt == 'yuv420p'
+        assert stream.average_rate == Fraction(30000, 1001)
+    assert video_codec(out) == 'h264'
+    decoded = read_all(out)
+    assert len(decoded) == 12
+    assert np.abs(decoded[5].astype(int) - frames[5]).mean() < 4
+
+
+def test_without_pyav_mp4v_is_written_with_a_note(tmp_path, monkeypatch):
+    monkeypatch.setattr(video_io, 'h264_unavailable',
+                        lambda: 'PyAV is not installed (pip install av)')
+    out = tmp_path / 'clip.mp4'
+    with pytest.warns(VideoIONote) as rec:
+        writer = AtomicVideoWriter(str(out))
+    assert [str(r.message) for r in rec] == [
+        f'{out}: writing MPEG-4 Part 2 (mp4v), which most browsers do not '
+        'play: for H.264, PyAV is not installed (pip install av)']
+    for i in range(3):
+        writer.write(gradient(shift=i))
+    writer.close()
+    assert video_codec(out) == 'fmp4' and len(read_all(out)) == 3
+    # asking for H.264 explicitly is an error; mp4v asks nothing
+    with pytest.raises(ValueError, match=r'x.mp4: cannot write H.264: PyAV '
+                       r'is not installed \(pip install av\)'):
+        AtomicVideoWriter(str(tmp_path / 'x.mp4'), codec='h264')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', VideoIONote)
+        assert AtomicVideoWriter(str(tmp_path / 'y.mp4'),
+                                 codec='mp4v').codec == 'mp4v'

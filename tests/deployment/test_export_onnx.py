@@ -1,4 +1,3 @@
-import pytest
 import torch
 
 from tests.apis.conftest import tiny_model_files  # noqa: F401
@@ -51,3 +50,66 @@ def test_mismatched_checkpoint_is_a_clear_error(load_tool, tmp_path, capsys,
     torch.save({'state_dict': state}, bad)
     assert tool.main([cfg, str(bad), '--out-dir', str(tmp_path)]) == 1
     assert 'does not match' in capsys.readouterr().err
+
+
+def test_default_size_and_preprocessing_metadata(load_tool, tmp_path, capsys,
+                                                 tiny_model_files):  # noqa
+    """No --size: the config's test size (PairedResize scale=64), stored
+    with the whole preprocessing in every graph's metadata_props."""
+    import onnx
+    tool = load_tool('deployment/export_onnx.py')
+    cfg, ckpt = tiny_model_files
+    out = tmp_path / 'onnx'
+    code = tool.main([cfg, ckpt, '--out-dir', str(out)])
+    io = capsys.readouterr()
+    assert code == 0, io.err
+    assert 'input: (1, 3, 64, 64) float32 NCHW (H, W dynamic)' in io.out
+    for name in tool.GRAPHS:
+        model = onnx.load(str(out / name))
+        meta = {p.key: p.value for p in model.metadata_props}
+        assert meta['input_size'] == '64,64'
+        assert meta['mean'] == '123.675,116.28,103.53'
+        assert meta['std'] == '58.395,57.12,57.375'
+        assert (meta['channel_order'], meta['layout'], meta['dtype']) == (
+            'RGB', 'NCHW', 'float32')
+        assert meta['config'] == 'tiny_pdnet.py'
+        assert meta['preprocessing'] == (
+            'decode to 8-bit BGR; resize to 64x64 (HxW, bilinear '
+            '(cv2.INTER_LINEAR), aspect ratio not kept); BGR->RGB; float32; '
+            '(x - mean) / std with mean=123.675,116.28,103.53 '
+            'std=58.395,57.12,57.375 (RGB order, 0-255 values); HWC->CHW; '
+            'add batch axis -> (1, 3, H, W)')
+    # the graphs' example size is the config's
+    img = onnx.load(str(out / 'pdnet_paired.onnx')).graph.input[0]
+    assert img.name == 'pair'
+    # --help states the preprocessing too
+    text = tool.build_parser().format_help()
+    assert 'BGR -> RGB' in text and '(x - mean) / std' in text
+
+
+def test_size_is_needed_without_a_test_resize(load_tool, tmp_path, capsys,
+                                              tiny_model_files):  # noqa
+    tool = load_tool('deployment/export_onnx.py')
+    cfg, ckpt = tiny_model_files
+    no_resize = tmp_path / 'no_resize.py'
+    no_resize.write_text(f"_base_ = '{cfg}'\ntest_dataloader = dict(dataset="
+                         "dict(pipeline=[dict(type='LoadPairedImages')]))\n")
+    out = tmp_path / 'onnx'
+    assert tool.main([str(no_resize), ckpt, '--out-dir', str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f'export_onnx: error: {no_resize}: no PairedResize in '
+        'test_dataloader.dataset.pipeline to take the input size from; '
+        'pass --size H W\n')
+    assert not out.exists()
+
+
+def test_swapped_arguments_are_named(load_tool, tmp_path, capsys,
+                                     tiny_model_files):  # noqa
+    tool = load_tool('deployment/export_onnx.py')
+    cfg, ckpt = tiny_model_files
+    assert tool.main([ckpt, cfg, '--out-dir', str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (
+        f'export_onnx: error: {ckpt}: not a config file '
+        '(.py/.json/.yaml/.yml) but a checkpoint (arguments in the wrong '
+        'order?); usage: export_onnx.py CONFIG CHECKPOINT --out-dir DIR '
+        '[options]\n')

@@ -1,9 +1,14 @@
+import io as _io
+import threading
+
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from mmseg_pdnet.apis import video_io
 from tests.apis.conftest import carphone, tiny_model_files  # noqa: F401
-from tests.apis.test_video_io import make_truncated_video
+from tests.apis.test_video_io import make_truncated_video, video_codec
 
 
 @pytest.fixture
@@ -17,6 +22,7 @@ def infer(load_tool, capsys, tiny_model_files):  # noqa: F811
         code = tool.main(paths + [str(a) for a in args])
         return code, capsys.readouterr()
 
+    call.tool = tool  # the module instance, to patch
     return call
 
 
@@ -48,8 +54,8 @@ def test_png_sequence_of_masks(infer, tmp_path):
     src = tmp_path / 'frames'
     src.mkdir()
     for i in range(3):
-        cv2.imwrite(str(src / f'{i:03d}.jpg'), np.full((40, 60, 3), 90 + i,
-                                                      np.uint8))
+        cv2.imwrite(str(src / f'{i:03d}.jpg'),
+                    np.full((40, 60, 3), 90 + i, np.uint8))
     out = tmp_path / 'masks'
     code, io = infer('--out', out, '--png', '--output-type', 'mask',
                      source=src)
@@ -171,3 +177,226 @@ def test_odd_frame_size(infer, tmp_path):
     code, io = infer('--out', tmp_path / 'pngs', '--png', source=src)
     assert code == 0 and 'warning' not in io.err, io.err
     assert cv2.imread(str(tmp_path / 'pngs/00002.png')).shape == (25, 33, 3)
+
+
+def frame_folder(folder, n=6, size=(48, 64)):
+    """``n`` distinct frames: a bright square moving over a gradient."""
+    folder.mkdir()
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    for i in range(n):
+        frame = np.dstack([xx * 3, yy * 4, np.full_like(xx, 60)]).astype(
+            np.uint8)
+        frame[10:30, 5 + 4 * i:25 + 4 * i] = 230
+        cv2.imwrite(str(folder / f'{i:03d}.png'), frame)
+    return folder
+
+
+def io_threads():
+    return [t for t in threading.enumerate()
+            if t.name in ('frame-reader', 'frame-writer')]
+
+
+def test_threaded_output_equals_sequential(infer, tmp_path,
+                                           tiny_model_files):  # noqa: F811
+    """Decoding and encoding in threads: same frames, same order."""
+    from mmseg_pdnet.apis import VideoPortraitInferencer, render
+    src = frame_folder(tmp_path / 'frames', n=6)
+    out = tmp_path / 'alpha'
+    code, io = infer('--out', out, '--png', '--output-type', 'alpha',
+                     source=src)
+    assert code == 0, io.err
+    inferencer = VideoPortraitInferencer(*tiny_model_files, device='cpu')
+    expected = [render('alpha', r.frame, r.mask, r.prob)
+                for r in inferencer(str(src))]
+    written = [cv2.imread(str(out / f'{i:05d}.png')) for i in range(6)]
+    assert len(list(out.iterdir())) == 6
+    for i, (got, want) in enumerate(zip(written, expected)):
+        np.testing.assert_array_equal(got, want, err_msg=f'frame {i}')
+    assert not io_threads()
+
+
+def test_writer_error_mid_stream_fails_cleanly(infer, tmp_path):
+    src = frame_folder(tmp_path / 'frames', n=8)
+    real_render, calls = infer.tool.render, []
+
+    def render(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise OSError('out.mp4: no space left on device')
+        return real_render(*args)
+
+    infer.tool.render = render
+    out = tmp_path / 'o.mp4'
+    code, io = infer('--out', out, '--save-parts', source=src)
+    assert_failed_cleanly(code, io, out, 'no space left on device')
+    assert not (tmp_path / 'o_parts.mp4').exists()
+    assert not io_threads()
+
+
+def test_ctrl_c_removes_the_partial_output(infer, tmp_path):
+    src = frame_folder(tmp_path / 'frames', n=8)
+    real_update = infer.tool.Progress.update
+
+    def update(self, done):
+        if done == 3:
+            raise KeyboardInterrupt
+        real_update(self, done)
+
+    infer.tool.Progress.update = update
+    out = tmp_path / 'o.mp4'
+    code, io = infer('--out', out, source=src)
+    assert code == 130
+    assert io.err.strip().splitlines()[-1] == (
+        'infer_video: error: interrupted (no output written)')
+    assert not out.exists() and not list(tmp_path.glob('.*partial*'))
+    assert not io_threads()
+
+
+def test_progress_without_a_terminal_prints_plain_lines(load_tool):
+    tool = load_tool('infer_video.py')
+    stream = _io.StringIO()  # a log file: not a terminal
+    progress = tool.Progress(total=7, stream=stream, every=3)
+    for done in range(1, 8):
+        progress.update(done)
+    progress.finish()
+    lines = stream.getvalue().split('\n')
+    assert '\r' not in stream.getvalue()
+    firsts = [line.split(' ')[0] for line in lines[:3]]
+    assert firsts == ['3/7', '6/7', '7']
+    assert all('frames/s' in line for line in lines[:3])
+    assert lines[2].startswith('7 frames in ') and lines[3] == ''
+
+    class Terminal(_io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()
+    progress = tool.Progress(total=7, stream=tty, every=3)
+    progress.update(1)
+    progress.finish()
+    assert tty.getvalue().startswith('\r1/7 frames, ')
+    assert tty.getvalue().count('\n') == 1
+
+
+def test_max_frames_must_be_positive(load_tool, capsys):
+    tool = load_tool('infer_video.py')
+    for bad in ('0', '-2'):
+        with pytest.raises(SystemExit) as err:
+            tool.parse_args(['in.mp4', 'c.py', 'k.pth', '--out', 'o.mp4',
+                             '--max-frames', bad])
+        assert err.value.code == 2
+        assert (f'argument --max-frames: expected an integer >= 1, got '
+                f'{int(bad)}') in capsys.readouterr().err
+
+
+def test_png_output_to_a_video_name_is_refused(infer, tmp_path):
+    src = frame_folder(tmp_path / 'frames', n=2)
+    out = tmp_path / 'x.mp4'
+    code, io = infer('--out', out, '--png', source=src)
+    assert_failed_cleanly(code, io, out,
+                          f'{out}: a PNG sequence is written to a folder; '
+                          'give a folder path')
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='a machine without '
+                    'CUDA')
+def test_cuda_device_without_cuda_is_one_line(infer, tmp_path):
+    src = frame_folder(tmp_path / 'frames', n=2)
+    out = tmp_path / 'o.mp4'
+    code, io = infer('--out', out, '--device', 'cuda', source=src)
+    assert code == 1
+    assert io.err.strip().splitlines() == [
+        'infer_video: error: --device cuda: CUDA is not available (this '
+        'PyTorch is built without CUDA); use --device cpu (no output '
+        'written)'] or 'finds no CUDA GPU' in io.err
+    assert len(io.err.strip().splitlines()) == 1 and not out.exists()
+    # --compile (CUDA graphs) needs CUDA too
+    code, io = infer('--out', out, '--compile', source=src)
+    assert code == 1
+    assert io.err.strip().splitlines() == [
+        'infer_video: error: --compile needs a CUDA device, but the run '
+        'would use cpu (CUDA is not available); drop --compile (no output '
+        'written)']
+
+
+def test_compile_flag_is_documented(load_tool):
+    tool = load_tool('infer_video.py')
+    assert tool.parse_args(['a.mp4', 'c.py', 'k.pth', '--out', 'o.mp4',
+                            '--compile']).compile is True
+    assert '--compile ' in tool.build_parser().format_help()
+
+
+def test_swapped_config_and_checkpoint(infer, tmp_path, capsys,
+                                       tiny_model_files):  # noqa: F811
+    cfg, ckpt = tiny_model_files
+    src = frame_folder(tmp_path / 'frames', n=2)
+    out = tmp_path / 'o.mp4'
+    code = infer.tool.main([str(src), ckpt, cfg, '--out', str(out)])
+    io = capsys.readouterr()
+    assert_failed_cleanly(
+        code, io, out,
+        f'infer_video: error: {ckpt}: not a config file '
+        '(.py/.json/.yaml/.yml) but a checkpoint (arguments in the wrong '
+        'order?); usage: infer_video.py INPUT CONFIG CHECKPOINT --out PATH')
+    assert len(io.err.strip().splitlines()) == 1
+
+
+def test_contact_sheet_covers_the_whole_clip(infer, tmp_path):
+    src = frame_folder(tmp_path / 'frames', n=20)
+    real_sheet, labels = infer.tool.contact_sheet, []
+
+    def contact_sheet(rows, path, **kwargs):
+        labels.extend(kwargs['labels'])
+        return real_sheet(rows, path, **kwargs)
+
+    infer.tool.contact_sheet = contact_sheet
+    sheet = tmp_path / 'sheet.png'
+    code, io = infer('--out', tmp_path / 'o.mp4', '--contact-sheet', sheet,
+                     source=src)
+    assert code == 0, io.err
+    # 8 of the 20 frames, from the first to the last but one (the
+    # sampler's stride is 2 then); it used to stop at frame 70 of any clip
+    assert labels == [f'frame {i}' for i in (0, 2, 6, 8, 10, 12, 16, 18)]
+    # 8 rows of 240x180 tiles: frame, overlay, parts
+    assert cv2.imread(str(sheet)).shape == (8 * 180, 3 * 240, 3)
+    assert f'wrote {sheet}' in io.out
+
+
+def test_codec_choice_and_fallback_note(infer, tmp_path, monkeypatch):
+    src = frame_folder(tmp_path / 'frames', n=3)
+    out = tmp_path / 'o.mp4'
+    code, io = infer('--out', out, '--codec', 'mp4v', source=src)
+    assert code == 0 and 'note' not in io.err, io.err
+    assert video_codec(out) == 'fmp4'
+    monkeypatch.setattr(video_io, 'h264_unavailable',
+                        lambda: 'PyAV is not installed (pip install av)')
+    code, io = infer('--out', out, source=src)
+    assert code == 0, io.err
+    assert (f'infer_video: note: {out}: writing MPEG-4 Part 2 (mp4v), which '
+            'most browsers do not play: for H.264, PyAV is not installed '
+            '(pip install av)') in io.err
+    assert video_codec(out) == 'fmp4' and count_frames(out)[0] == 3
+    h264 = tmp_path / 'h264.mp4'
+    code, io = infer('--out', h264, '--codec', 'h264', source=src)
+    assert_failed_cleanly(code, io, h264,
+                          'cannot write H.264: PyAV is not installed')
+
+
+@pytest.mark.skipif(video_io.h264_unavailable() is not None,
+                    reason='needs PyAV with libx264 (pip install av)')
+def test_default_video_is_h264(infer, tmp_path):
+    src = frame_folder(tmp_path / 'frames', n=3)
+    out = tmp_path / 'o.mp4'
+    code, io = infer('--out', out, source=src)
+    assert code == 0 and 'note' not in io.err, io.err
+    assert video_codec(out) == 'h264' and count_frames(out) == (3, (48, 64))
+
+
+def test_unwritable_contact_sheet_fails_before_the_video(infer, tmp_path):
+    src = frame_folder(tmp_path / 'frames', n=2)
+    out = tmp_path / 'o.mp4'
+    sheet = tmp_path / 'no such folder' / 'sheet.png'
+    code, io = infer('--out', out, '--contact-sheet', sheet, source=src)
+    assert_failed_cleanly(code, io, out,
+                          f'{sheet}: could not write the contact sheet')

@@ -283,3 +283,49 @@ def test_data_root_with_spaces_and_non_ascii_letters(tmp_path, load_tool):
     assert os.listdir(out) == ['test_002']
     assert sorted(os.listdir(osp.join(out, 'test_002'))) == [
         '00000.png', '00001.png']
+
+
+def test_config_errors_name_the_file_and_the_argument_order(tmp_path,
+                                                            load_tool):
+    """``test.py CKPT CONFIG`` used to end in a traceback from the config
+    parser; now one line says which file is what."""
+    cfg = 'configs/pdnet_r18_demo.py'
+    ckpt = tmp_path / 'epoch_6.pth'
+    ckpt.write_bytes(b'weights')
+    test = load_tool('test.py')
+    with pytest.raises(SystemExit) as err:
+        test.main([str(ckpt), cfg])
+    assert err.value.code == (
+        f'test.py: error: {ckpt}: not a config file (.py/.json/.yaml/.yml) '
+        'but a checkpoint (arguments in the wrong order?); usage: test.py '
+        'CONFIG CHECKPOINT [options]')
+    with pytest.raises(SystemExit) as err:
+        test.main([cfg, cfg])
+    assert err.value.code == (
+        f'test.py: error: {cfg}: not a checkpoint but a config file '
+        '(arguments in the wrong order?); usage: test.py CONFIG CHECKPOINT '
+        '[options]')
+    with pytest.raises(SystemExit) as err:
+        test.main([str(tmp_path / 'nope.py'), str(ckpt)])
+    assert err.value.code == (
+        f'test.py: error: {tmp_path / "nope.py"}: config file does not '
+        'exist; usage: test.py CONFIG CHECKPOINT [options]')
+    with pytest.raises(SystemExit) as err:
+        test.main([cfg, str(tmp_path / 'none.pth')])
+    assert err.value.code == (f'test.py: error: {tmp_path / "none.pth"}: '
+                              'checkpoint does not exist')
+    train = load_tool('train.py')
+    with pytest.raises(SystemExit) as err:
+        train.main([str(ckpt)])
+    assert err.value.code == (
+        f'train.py: error: {ckpt}: not a config file (.py/.json/.yaml/.yml) '
+        'but a checkpoint (arguments in the wrong order?); usage: train.py '
+        'CONFIG [options] (a checkpoint goes to --resume, or to '
+        '--cfg-options load_from=...)')
+    broken = tmp_path / 'broken.py'
+    broken.write_text('model = dict(\n')
+    with pytest.raises(SystemExit) as err:
+        train.main([str(broken)])
+    assert err.value.code.startswith(
+        f'train.py: error: {broken}: not a readable config (SyntaxError: ')
+    assert '\n' not in err.value.code

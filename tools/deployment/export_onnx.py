@@ -2,15 +2,28 @@
 """Export PDNet to ONNX: streaming (reference + target) and paired graphs.
 
 Writes to OUT_DIR:
-- ``pdnet_reference.onnx``: ``ref`` (1, 3, H, W) -> ``key``, ``value``
-  (1, p, d, N), the cached reference features;
-- ``pdnet_target.onnx``: ``img`` (1, 3, H, W), ``key``, ``value`` ->
-  ``prob`` (1, 1, H, W), ``parts`` (1, p, H/16, W/16);
-- ``pdnet_paired.onnx``: ``pair`` (1, 6, H, W) -> ``prob``.
+- pdnet_reference.onnx: ref (1, 3, H, W) -> key, value (1, p, d, N),
+  the cached reference features (N = H/16 * W/16);
+- pdnet_target.onnx: img (1, 3, H, W), key, value -> prob (1, 1, H, W),
+  parts (1, p, H/16, W/16);
+- pdnet_paired.onnx: pair (1, 6, H, W) (target, then reference) -> prob.
 
-Inputs are normalised RGB frames: BGR -> RGB, then (x - mean) / std with
-the config's data_preprocessor mean/std. H and W are dynamic (multiples of
-32); N follows them. See docs/deployment.md.
+All tensors are float32, NCHW. prob is the foreground probability
+(sigmoid applied; the mask is prob > 0.5).
+
+Preprocessing of every input frame (as tools/test.py; also stored in each
+model's metadata_props):
+  1. decode as 8-bit BGR (OpenCV's order);
+  2. resize to H x W (bilinear, aspect ratio not kept): by default the
+     config's test size (its test pipeline's PairedResize); H and W are
+     dynamic axes (multiples of 32) unless --static;
+  3. BGR -> RGB, to float32;
+  4. (x - mean) / std per channel, with the config's data_preprocessor
+     mean/std in RGB order (PDNet configs: ImageNet's, mean 123.675,
+     116.28, 103.53 and std 58.395, 57.12, 57.375, on 0-255 values);
+  5. HWC -> CHW, add the batch axis: (1, 3, H, W).
+Resize prob back to the frame size for a full-resolution mask. See
+docs/deployment.md.
 
 Example:
     python tools/deployment/export_onnx.py CONFIG CKPT --out-dir onnx --verify
@@ -20,47 +33,161 @@ import os
 import os.path as osp
 import sys
 import warnings
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from mmseg_pdnet.apis.onnx_wrappers import (PairedSegmenter, ReferenceEncoder,
                                             TargetSegmenter)
+from mmseg_pdnet.apis.preprocessing import find_test_pipeline
 from mmseg_pdnet.apis.video_inferencer import _load_model
+from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
+                                   check_checkpoint_path, load_config,
+                                   positive_int)
+
+USAGE = 'export_onnx.py CONFIG CHECKPOINT --out-dir DIR [options]'
+GRAPHS = ('pdnet_reference.onnx', 'pdnet_target.onnx', 'pdnet_paired.onnx')
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('--out-dir', required=True)
-    parser.add_argument('--size', type=int, nargs=2, default=[480, 480],
-                        metavar=('H', 'W'), help='example input size')
-    parser.add_argument('--opset', type=int, default=17)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the tool (``--help`` shows the defaults)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument('config', help='the model\'s config file (.py)')
+    parser.add_argument('checkpoint', help='the checkpoint to export (.pth)')
+    parser.add_argument('--out-dir', required=True,
+                        help='folder of the three .onnx files')
+    parser.add_argument('--size', type=positive_int, nargs=2,
+                        metavar=('H', 'W'),
+                        help='input size of the example inputs (and of the '
+                        'graphs with --static); multiples of 32 (default: '
+                        'the config\'s test size, its test pipeline\'s '
+                        'PairedResize)')
+    parser.add_argument('--opset', type=int, default=17,
+                        help='ONNX opset version')
     parser.add_argument('--static', action='store_true',
                         help='fixed H and W instead of dynamic axes')
     parser.add_argument('--verify', action='store_true',
-                        help='compare onnxruntime with PyTorch')
-    return parser.parse_args(argv)
+                        help='run the graphs in onnxruntime (CPU) and '
+                        'compare with PyTorch (needs onnxruntime)')
+    return parser
 
 
-def export(model, out_dir, size=(480, 480), opset=17, dynamic=True):
-    """Export the three graphs; returns their paths."""
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
+
+
+def config_test_size(cfg) -> Tuple[int, int]:
+    """The model input ``(H, W)`` of a config: the scale of the last
+    ``PairedResize`` of its test pipeline.
+
+    Raises:
+        CLIError: the test pipeline has no ``PairedResize`` (then
+            ``--size`` is needed).
+    """
+    steps, key = find_test_pipeline(cfg)
+    scales = [s.get('scale', 480) for s in steps or []
+              if s.get('type') == 'PairedResize']
+    if not scales:
+        raise CLIError(f'{cfg.filename}: no PairedResize in {key} to take '
+                       'the input size from; pass --size H W')
+    scale = scales[-1]
+    return (scale, scale) if isinstance(scale, int) else \
+        (int(scale[0]), int(scale[1]))
+
+
+def preprocessing_metadata(model, size: Sequence[int], dynamic: bool = True,
+                           config: Optional[str] = None) -> Dict[str, str]:
+    """The input contract of the graphs, as ONNX ``metadata_props``.
+
+    Args:
+        model (nn.Module): The exported PDNet (its ``data_preprocessor``
+            holds mean, std and the channel conversion).
+        size (Sequence[int]): The input ``(H, W)`` the model expects (the
+            config's test size).
+        dynamic (bool): Whether H and W are dynamic axes.
+        config (str, optional): The config file, recorded as its name.
+
+    Returns:
+        dict: string keys and values (ONNX metadata holds strings).
+    """
+    pre = model.data_preprocessor
+    mean = [float(v) for v in pre.mean.flatten()] if getattr(
+        pre, '_enable_normalize', True) else [0.0, 0.0, 0.0]
+    std = [float(v) for v in pre.std.flatten()] if getattr(
+        pre, '_enable_normalize', True) else [1.0, 1.0, 1.0]
+    rgb = bool(getattr(pre, 'channel_conversion', True))
+    h, w = size
+
+    def fmt(values):
+        return ','.join(f'{v:g}' for v in values)
+
+    meta = {
+        'input_size': f'{h},{w}',
+        'size_axes': 'dynamic (multiples of 32)' if dynamic else 'static',
+        'layout': 'NCHW',
+        'dtype': 'float32',
+        'channel_order': 'RGB' if rgb else 'BGR',
+        'mean': fmt(mean),
+        'std': fmt(std),
+        'value_range': '0-255 before normalisation',
+        'resize': 'bilinear (cv2.INTER_LINEAR), aspect ratio not kept',
+        'output': 'prob: foreground probability (sigmoid applied), mask = '
+        'prob > 0.5, at the input size',
+    }
+    meta['preprocessing'] = (
+        f'decode to 8-bit BGR; resize to {h}x{w} (HxW, {meta["resize"]}); '
+        + ('BGR->RGB; ' if rgb else '') + 'float32; (x - mean) / std with '
+        f'mean={fmt(mean)} std={fmt(std)} ({meta["channel_order"]} order, '
+        '0-255 values); HWC->CHW; add batch axis -> (1, 3, H, W)')
+    if config is not None:
+        meta['config'] = osp.basename(config)
+    return meta
+
+
+def add_metadata(path: str, metadata: Dict[str, str]) -> None:
+    """Store ``metadata`` in the ONNX file's ``metadata_props``."""
+    import onnx
+    model = onnx.load(path)
+    onnx.helper.set_model_props(model, metadata)
+    onnx.save(model, path)
+
+
+def export(model, out_dir, size=(480, 480), opset=17, dynamic=True,
+           metadata: Optional[Dict[str, str]] = None):
+    """Export the three graphs; returns their paths.
+
+    Args:
+        model (nn.Module): PDNet in eval mode.
+        out_dir (str): Output folder.
+        size (tuple): ``(H, W)`` of the example inputs. Defaults to
+            ``(480, 480)``.
+        opset (int): ONNX opset. Defaults to 17.
+        dynamic (bool): Dynamic H and W. Defaults to True.
+        metadata (dict, optional): ``metadata_props`` of every graph.
+            Defaults to :func:`preprocessing_metadata` at ``size``.
+
+    Returns:
+        list[str]: The paths of the three graphs.
+    """
     os.makedirs(out_dir, exist_ok=True)
     h, w = size
+    if metadata is None:
+        metadata = preprocessing_metadata(model, size, dynamic)
     img, ref = torch.randn(1, 3, h, w), torch.randn(1, 3, h, w)
     with torch.no_grad():
         key, value = ReferenceEncoder(model)(ref)
     hw = {2: 'height', 3: 'width'} if dynamic else {}
     kv = {3: 'positions'} if dynamic else {}
     jobs = [
-        ('pdnet_reference.onnx', ReferenceEncoder(model), (ref, ), ['ref'],
+        (GRAPHS[0], ReferenceEncoder(model), (ref, ), ['ref'],
          ['key', 'value'], dict(ref=hw, key=kv, value=kv)),
-        ('pdnet_target.onnx', TargetSegmenter(model), (img, key, value),
+        (GRAPHS[1], TargetSegmenter(model), (img, key, value),
          ['img', 'key', 'value'], ['prob', 'parts'],
          dict(img=hw, key=kv, value=kv, prob=hw,
               parts={2: 'h16', 3: 'w16'} if dynamic else {})),
-        ('pdnet_paired.onnx', PairedSegmenter(model),
+        (GRAPHS[2], PairedSegmenter(model),
          (torch.cat([img, ref], 1), ), ['pair'], ['prob'],
          dict(pair=hw, prob=hw)),
     ]
@@ -74,6 +201,7 @@ def export(model, out_dir, size=(480, 480), opset=17, dynamic=True):
                 output_names=outputs, opset_version=opset,
                 dynamic_axes={k: v for k, v in axes.items() if v} or None,
                 dynamo=False)
+        add_metadata(path, metadata)
         paths.append(path)
     return paths
 
@@ -118,14 +246,28 @@ def verify(model, out_dir, size, atol=1e-4):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        cfg = load_config(args.config, USAGE)
+        check_checkpoint_path(args.checkpoint, USAGE)
+        size = tuple(args.size) if args.size else config_test_size(cfg)
+        if args.verify:
+            try:  # before the export, not after it
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                raise CLIError('--verify needs onnxruntime (pip install '
+                               'onnxruntime)')
         model, _ = _load_model(args.config, args.checkpoint)
         model.eval()
-        paths = export(model, args.out_dir, tuple(args.size), args.opset,
-                       dynamic=not args.static)
+        dynamic = not args.static
+        paths = export(model, args.out_dir, size, args.opset,
+                       dynamic=dynamic,
+                       metadata=preprocessing_metadata(
+                           model, size, dynamic, args.config))
+        print(f'input: (1, 3, {size[0]}, {size[1]}) float32 NCHW'
+              + (' (H, W dynamic)' if dynamic else ''))
         for path in paths:
             print(f'wrote {path}')
         if args.verify:
-            diff = verify(model, args.out_dir, tuple(args.size))
+            diff = verify(model, args.out_dir, size)
             print(f'onnxruntime vs PyTorch: max abs difference {diff:.2e}')
     except (OSError, ValueError, RuntimeError) as e:
         print(f'export_onnx: error: {e}', file=sys.stderr)

@@ -37,6 +37,7 @@ import numpy as np
 from mmseg_pdnet.datasets.image_io import _decode_mask, read_frame
 from mmseg_pdnet.datasets.video_portrait_dataset import (IMAGE_SUFFIXES,
                                                          MVPSDataset)
+from mmseg_pdnet.utils.cli import HelpFormatter
 
 LAYOUTS = {
     'mvps': ('Keyframes/480p', 'Annotations/480p'),
@@ -253,13 +254,21 @@ def check(root, layout=None):
     return summary, problems, warnings
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the tool (``--help`` shows the defaults)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=HelpFormatter)
     parser.add_argument('root', help='dataset root')
-    parser.add_argument('--layout', choices=sorted(LAYOUTS))
+    parser.add_argument('--layout', choices=sorted(LAYOUTS),
+                        help='the folder layout (default: detected from the '
+                        'folders under root)')
     parser.add_argument('--strict', action='store_true',
                         help='exit with 1 on warnings too')
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     try:
         summary, problems, warnings = check(args.root, args.layout)
     except OSError as e:

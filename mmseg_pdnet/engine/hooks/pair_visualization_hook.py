@@ -8,7 +8,7 @@ import numpy as np
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-from ...apis.compositing import colour_parts, overlay
+from ...apis.compositing import colour_parts, overlay, put_title
 from ...datasets.image_io import read_frame
 
 
@@ -20,7 +20,8 @@ class PairVisualizationHook(Hook):
     side by side at the original frame size: the target frame, the
     (first) reference frame, the prediction overlaid on the target, the
     ground truth overlaid on the target and the coloured part maps R_t^k
-    (as the paper's figure 8). Files go to ``out_dir``, or next to the
+    (as the paper's figure 8); each panel carries a small title in its
+    top-left corner. Files go to ``out_dir``, or next to the
     visualizer's images (``<save dir>/vis_pairs``: with
     ``tools/test.py --show-dir DIR``, under DIR).
 
@@ -69,15 +70,18 @@ class PairVisualizationHook(Hook):
         if pred.shape != target.shape[:2]:
             pred = cv2.resize(pred, target.shape[1::-1],
                               interpolation=cv2.INTER_NEAREST)
-        tiles = [target, reference, overlay(target, pred)]
+        tiles = [('target', target), ('reference', reference),
+                 ('prediction', overlay(target, pred))]
         if 'gt_sem_seg' in sample:
             gt = sample.gt_sem_seg.data[0].cpu().numpy().astype(np.uint8)
             if gt.shape == target.shape[:2]:
-                tiles.append(overlay(target, gt, color=(0, 0, 220)))
+                tiles.append(('ground truth',
+                              overlay(target, gt, color=(0, 0, 220))))
         if 'pred_parts' in sample:
-            tiles.append(colour_parts(sample.pred_parts.data.cpu().numpy(),
-                                      target.shape[:2]))
-        return np.hstack(tiles)
+            tiles.append(('parts', colour_parts(
+                sample.pred_parts.data.cpu().numpy(), target.shape[:2])))
+        # titles drawn inside the panels: the image keeps its size
+        return np.hstack([put_title(tile, title) for title, tile in tiles])
 
     def _visualise(self, runner, outputs: Sequence) -> None:
         if not self._enabled(runner):

@@ -1,4 +1,5 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
+import warnings
 from typing import List, Optional, Sequence, Tuple
 
 import torch.nn.functional as F
@@ -56,18 +57,25 @@ class PDFusionHead(BaseDecodeHead):
             raise ValueError('PDFusionHead adds A_t to the fused features, '
                              f'so channels ({channels}) must equal '
                              f'in_channels ({in_channels})')
-        super().__init__(
-            in_channels,
-            channels,
-            num_classes=1,
-            out_channels=1,
-            threshold=threshold,
-            dropout_ratio=0.,
-            norm_cfg=norm_cfg,
-            loss_decode=loss_decode,
-            align_corners=True,
-            init_cfg=init_cfg,
-            **kwargs)
+        with warnings.catch_warnings():
+            # BaseDecodeHead builds loss_decode with mmseg's own deprecated
+            # build_loss, which warns on every model build; that warning is
+            # about mmseg's code, not ours, so only it is silenced here
+            warnings.filterwarnings(
+                'ignore', message='``build_loss`` would be deprecated',
+                category=UserWarning)
+            super().__init__(
+                in_channels,
+                channels,
+                num_classes=1,
+                out_channels=1,
+                threshold=threshold,
+                dropout_ratio=0.,
+                norm_cfg=norm_cfg,
+                loss_decode=loss_decode,
+                align_corners=True,
+                init_cfg=init_cfg,
+                **kwargs)
         self.use_motion = use_motion
         if use_motion:
             self.fusion = SpatiotemporalFusion(in_channels, motion_channels,
