@@ -40,7 +40,7 @@ import torch
 
 from mmseg_pdnet.apis.onnx_wrappers import (PairedSegmenter, ReferenceEncoder,
                                             TargetSegmenter)
-from mmseg_pdnet.apis.preprocessing import find_test_pipeline
+from mmseg_pdnet.apis.preprocessing import StreamPreprocessor
 from mmseg_pdnet.apis.video_inferencer import _load_model
 from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
                                    check_checkpoint_path, load_config,
@@ -86,15 +86,12 @@ def config_test_size(cfg) -> Tuple[int, int]:
         CLIError: the test pipeline has no ``PairedResize`` (then
             ``--size`` is needed).
     """
-    steps, key = find_test_pipeline(cfg)
-    scales = [s.get('scale', 480) for s in steps or []
-              if s.get('type') == 'PairedResize']
-    if not scales:
-        raise CLIError(f'{cfg.filename}: no PairedResize in {key} to take '
-                       'the input size from; pass --size H W')
-    scale = scales[-1]
-    return (scale, scale) if isinstance(scale, int) else \
-        (int(scale[0]), int(scale[1]))
+    # the size the test pipeline gives a frame, found as the streaming
+    # inferencer finds it (one home for the convention of PairedResize)
+    try:
+        return StreamPreprocessor.from_config(cfg, None).input_size
+    except ValueError as err:
+        raise CLIError(f'{err}; pass --size H W') from None
 
 
 def preprocessing_metadata(model, size: Sequence[int], dynamic: bool = True,
