@@ -26,7 +26,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmseg_pdnet.datasets import DatasetError
-from mmseg_pdnet.engine.runner import prepare_cpu_distributed
+from mmseg_pdnet.engine.runner import (close_distributed,
+                                       prepare_cpu_distributed)
 from mmseg_pdnet.utils import CheckpointError, set_data_root
 from mmseg_pdnet.utils.cli import (HelpFormatter, check_checkpoint_path,
                                    load_config)
@@ -151,11 +152,15 @@ def main(argv=None):
     except ValueError as e:
         raise SystemExit(f'test.py: error: {e}')
     runner = Runner.from_cfg(cfg)
+    completed = False
     try:
         runner.test()
+        completed = True
     except (CheckpointError, DatasetError, FileNotFoundError) as e:
         # bad weights or data: one line naming the file, not a traceback
         raise SystemExit(f'test.py: error: {e}')
+    finally:
+        close_distributed(completed)
 
 
 if __name__ == '__main__':

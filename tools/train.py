@@ -22,7 +22,8 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from mmseg_pdnet.datasets import DatasetError
-from mmseg_pdnet.engine.runner import prepare_cpu_distributed
+from mmseg_pdnet.engine.runner import (close_distributed,
+                                       prepare_cpu_distributed)
 from mmseg_pdnet.utils import (CheckpointError, PretrainedWeightsUnavailable,
                                set_data_root, set_image_data_roots)
 from mmseg_pdnet.utils.cli import HelpFormatter, load_config
@@ -170,12 +171,16 @@ def main(argv=None):
     except ValueError as e:
         raise SystemExit(f'train.py: error: {e}')
     runner = Runner.from_cfg(cfg)
+    completed = False
     try:
         runner.train()
+        completed = True
     except (PretrainedWeightsUnavailable, CheckpointError, DatasetError,
             FileNotFoundError) as e:
         # bad weights or data: one line naming the file, not a traceback
         raise SystemExit(f'train.py: error: {e}')
+    finally:
+        close_distributed(completed)
 
 
 if __name__ == '__main__':

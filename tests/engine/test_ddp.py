@@ -45,3 +45,24 @@ def test_two_process_ddp_training(tmp_path):
                       weights_only=False)
     assert ckpt['meta']['iter'] == 3 and ckpt['meta']['epoch'] == 1
     assert not any(k.startswith('module.') for k in ckpt['state_dict'])
+
+
+def test_close_distributed_tears_the_group_down(tmp_path):
+    """tools/train.py and test.py destroy the group before exiting (left to
+    interpreter shutdown, gloo threads can abort a finished rank)."""
+    import torch.distributed as dist
+
+    from mmseg_pdnet.engine.runner import close_distributed
+    close_distributed()  # no group: nothing to do
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
+                            rank=0, world_size=1)
+    try:
+        close_distributed(completed=True)
+        assert not dist.is_initialized()
+        dist.init_process_group('gloo', init_method=f'file://{tmp_path}/s2',
+                                rank=0, world_size=1)
+        close_distributed(completed=False)  # after an error: no barrier
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -47,3 +47,23 @@ def prepare_cpu_distributed(cfg: Config) -> bool:
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     return True
+
+
+def close_distributed(completed: bool = True) -> None:
+    """Tear the default process group down before the process exits.
+
+    Left to interpreter shutdown, gloo's worker threads can be destroyed
+    while still joinable, and a rank then dies with ``terminate called
+    without an active exception`` although its work is done. After a run
+    that completed, the ranks first meet at a barrier, so no rank tears
+    down while another still talks to it; after an error the group is
+    only destroyed (a barrier could wait forever for a failed rank).
+
+    Args:
+        completed (bool): Whether this rank finished its work normally.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if completed:
+        dist.barrier()
+    dist.destroy_process_group()
