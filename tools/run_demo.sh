@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-work_dirs/demo}
 PY=${PY:-.venv/bin/python}
-CONFIG=configs/pdnet_r18_demo.py
+CONFIG=configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py
 DATA=data/demo
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)

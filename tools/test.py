@@ -12,7 +12,7 @@ The checkpoint must fit the config (same keys and shapes, the training-only
 status 1, unless ``--allow-partial-load``.
 
 Example:
-    python tools/test.py configs/pdnet_r18_demo.py \\
+    python tools/test.py configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py \\
         work_dirs/demo/epoch_6.pth --out work_dirs/demo/masks --out-prob
     # the authors' protocol on their result PNGs
     python tools/eval_masks.py --gt-root data/demo/Annotations/480p \\

@@ -7,8 +7,8 @@ checkpoint must fit the model (``StrictLoadHook``), unless
 ``--allow-partial-load``.
 
 Example:
-    python tools/train.py configs/pdnet_r18_demo.py --work-dir work_dirs/demo
-    python tools/train.py configs/pdnet_r50_mvps.py \\
+    python tools/train.py configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py --work-dir work_dirs/demo
+    python tools/train.py configs/pdnet/pdnet_r50_2xb2-60e_mvps-480x480.py \\
         --data-root "/data/my videos/MVPS" --resume
 """
 import argparse

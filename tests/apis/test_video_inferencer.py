@@ -278,7 +278,7 @@ def test_equals_test_step_of_the_demo_config(tmp_path):
     and reference, at a non-square frame size; the unfolded model there,
     the BN-folded one in the inferencer. (The former OpenCV resize of the
     input-size probabilities differed by 0.04 here.)"""
-    cfg_path = osp.join(ROOT, 'configs', 'pdnet_r18_demo.py')
+    cfg_path = osp.join(ROOT, 'configs', 'pdnet', 'pdnet_r18_1xb4-5e_demo-128x128.py')
     cfg = Config.fromfile(cfg_path)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -308,12 +308,12 @@ def test_equals_test_step_of_the_demo_config(tmp_path):
         assert np.abs(prob - res.prob).max() <= 1e-5
 
 
-@pytest.mark.parametrize('config,size', [('pdnet_r18_demo.py', 128),
-                                         ('pdnet_r50_mvps.py', 480)])
+@pytest.mark.parametrize('config,size', [('pdnet_r18_1xb4-5e_demo-128x128.py', 128),
+                                         ('pdnet_r50_2xb2-60e_mvps-480x480.py', 480)])
 def test_preprocessing_is_the_config_test_pipeline(tmp_path, config, size):
     """The network input is the test pipeline's resize and the model's
     data preprocessor, bit for bit, for the shipped configs."""
-    cfg_path = osp.join(ROOT, 'configs', config)
+    cfg_path = osp.join(ROOT, 'configs', 'pdnet', config)
     cfg = Config.fromfile(cfg_path)
     inferencer = VideoPortraitInferencer(cfg_path, device='cpu')
     assert inferencer.input_size == (size, size)

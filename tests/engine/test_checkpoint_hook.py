@@ -52,7 +52,7 @@ def after_epoch_1(tmp_path_factory):
 
 
 def test_our_configs_and_the_mmseg_scope_use_it():
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pdnet_r18_demo.py'))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pdnet', 'pdnet_r18_1xb4-5e_demo-128x128.py'))
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1
     init_default_scope('mmseg')

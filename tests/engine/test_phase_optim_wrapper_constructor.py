@@ -57,7 +57,7 @@ def test_pdnet_groups_put_the_part_basis_with_the_heads():
     else, part basis included]; the frozen ResNet-18 is in neither."""
     from mmengine.config import Config
     from mmseg.registry import MODELS
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pdnet_r50_mvps.py'))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pdnet', 'pdnet_r50_2xb2-60e_mvps-480x480.py'))
     cfg.model.backbone.backbone.update(depth=18, init_cfg=None)
     cfg.model.backbone.decoder.in_channels = [64, 128, 256, 512]
     cfg.model.part_loss.semantic_extractor.checkpoint = None

@@ -1,6 +1,6 @@
 """A tiny PDNet training config on tiny synthetic clips (CPU, seconds).
 
-Inherits configs/pdnet_r18_demo.py, so the tools and the DDP test run the
+Inherits configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py, so the tools and the DDP test run the
 real model, dataset, loop and constructor; only sizes shrink.
 """
 import importlib.util
@@ -13,7 +13,7 @@ from mmseg_pdnet.datasets.synthetic import make_demo_dataset
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 TEMPLATE = """
-_base_ = ['{root}/configs/pdnet_r18_demo.py']
+_base_ = ['{root}/configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py']
 data_root = '{data}'
 crop_size = 64
 train_pipeline = [

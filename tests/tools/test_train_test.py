@@ -149,12 +149,12 @@ def test_amp_without_gpu(tmp_path, load_tool, monkeypatch):
     monkeypatch.setattr(train, 'print_log',
                         lambda msg, *a, **k: messages.append(msg))
     cfg = train.build_cfg(train.parse_args(
-        ['configs/pdnet_r50_mvps.py', '--work-dir', str(tmp_path)]))
+        ['configs/pdnet/pdnet_r50_2xb2-60e_mvps-480x480.py', '--work-dir', str(tmp_path)]))
     wrapper = cfg.optim_wrapper
     assert wrapper['type'] == 'OptimWrapper' and 'loss_scale' not in wrapper
     assert any('training in float32' in m for m in messages), messages
     with pytest.raises(SystemExit, match='--amp needs a GPU'):
-        train.main(['configs/pdnet_r50_mvps.py', '--work-dir',
+        train.main(['configs/pdnet/pdnet_r50_2xb2-60e_mvps-480x480.py', '--work-dir',
                     str(tmp_path), '--amp'])
 
 
@@ -162,7 +162,7 @@ def test_amp_flag_keeps_an_amp_config_and_refuses_other_wrappers(
         load_tool):
     from mmengine.config import Config
     train_module = load_tool('train.py')
-    cfg = Config.fromfile('configs/pdnet_r50_mvps.py')
+    cfg = Config.fromfile('configs/pdnet/pdnet_r50_2xb2-60e_mvps-480x480.py')
     before = cfg.optim_wrapper.to_dict()
     train_module.enable_amp(cfg)  # already AMP: warns, changes nothing
     assert cfg.optim_wrapper.to_dict() == before
@@ -184,7 +184,7 @@ def save_other_architecture(path):
     the tiny config's)."""
     from mmengine.config import Config
     from mmseg.registry import MODELS
-    cfg = Config.fromfile('configs/pdnet_r18_demo.py')
+    cfg = Config.fromfile('configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py')
     torch.save({'state_dict': MODELS.build(cfg.model).state_dict(),
                 'meta': {}}, path)
     return str(path)
@@ -289,7 +289,7 @@ def test_config_errors_name_the_file_and_the_argument_order(tmp_path,
                                                             load_tool):
     """``test.py CKPT CONFIG`` used to end in a traceback from the config
     parser; now one line says which file is what."""
-    cfg = 'configs/pdnet_r18_demo.py'
+    cfg = 'configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py'
     ckpt = tmp_path / 'epoch_6.pth'
     ckpt.write_bytes(b'weights')
     test = load_tool('test.py')

@@ -18,7 +18,7 @@ def build_recording(cfg):
 
 
 def test_model_build_has_no_build_loss_warning():
-    cfg = Config.fromfile('configs/pdnet_r18_demo.py')
+    cfg = Config.fromfile('configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py')
     _, messages = build_recording(cfg.model)
     assert not [m for m in messages if 'build_loss' in m], messages
 

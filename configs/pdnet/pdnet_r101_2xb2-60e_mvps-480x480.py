@@ -1,5 +1,5 @@
 # PDNet with an ImageNet-pretrained torchvision ResNet-101 encoder.
-_base_ = './pdnet_r50_mvps.py'
+_base_ = './pdnet_r50_2xb2-60e_mvps-480x480.py'
 model = dict(
     backbone=dict(
         backbone=dict(

@@ -1,6 +1,6 @@
 # Paper table 5: two reference frames, the clip's first annotated frame and
 # the annotated frame five annotations before the target. Paper: J&F 88.7.
-_base_ = './pdnet_r50_mvps.py'
+_base_ = './pdnet_r50_2xb2-60e_mvps-480x480.py'
 num_refs = 2
 data_preprocessor = dict(num_refs=num_refs)
 model = dict(

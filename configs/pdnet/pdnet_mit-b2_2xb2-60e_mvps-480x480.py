@@ -1,7 +1,7 @@
 # Backbone swap: MiT-B2 (SegFormer's Mix Transformer) instead of ResNet-50,
 # ImageNet-pretrained weights as in MMSeg's SegFormer configs. The lr
 # multipliers address the encoder by its module name, unchanged.
-_base_ = './pdnet_r50_mvps.py'
+_base_ = './pdnet_r50_2xb2-60e_mvps-480x480.py'
 checkpoint = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b2_20220624-66e8bf70.pth'  # noqa
 model = dict(
     backbone=dict(

@@ -2,8 +2,8 @@
 # trained on the bundled synthetic demo clips on a CPU in a few minutes
 # (`make demo`; data from tools/make_demo_data.py --out data/demo).
 _base_ = [
-    '_base_/models/pdnet_r50.py', '_base_/datasets/demo.py',
-    '_base_/default_runtime.py', '_base_/schedules/schedule_alternating_60e.py'
+    '../_base_/models/pdnet_r50.py', '../_base_/datasets/demo.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/schedule_alternating_60e.py'
 ]
 model = dict(
     backbone=dict(
