@@ -37,6 +37,7 @@ from mmseg_pdnet.apis.video_io import (CODECS, AtomicVideoWriter,
                                        PrefetchIterator, VideoIONote,
                                        VideoIOWarning, check_output_path,
                                        limit_frames, open_source)
+from mmseg_pdnet.utils.amp import add_amp_argument
 from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
                                    check_checkpoint_path, check_device,
                                    load_config, positive_float, positive_int)
@@ -80,10 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--device', default=None,
                         help='cpu, cuda, cuda:1, ... (default: cuda when '
                         'available, else cpu)')
-    parser.add_argument('--amp', nargs='?', const=True, default=False,
-                        choices=(True, 'fp16', 'bf16'),
-                        help='mixed precision: --amp (fp16 on CUDA, bf16 on '
-                        'CPU), --amp fp16 or --amp bf16')
+    add_amp_argument(parser, 'the model')
     parser.add_argument('--channels-last', action='store_true',
                         help='channels_last memory format (with --amp on '
                         'CUDA)')

@@ -7,7 +7,8 @@ checkpoint must fit the model (``StrictLoadHook``), unless
 ``--allow-partial-load``.
 
 Example:
-    python tools/train.py configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py --work-dir work_dirs/demo
+    python tools/train.py configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py \\
+        --work-dir work_dirs/demo
     python tools/train.py configs/pdnet/pdnet_r50_2xb2-60e_mvps-480x480.py \\
         --data-root "/data/my videos/MVPS" --resume
 """
@@ -26,6 +27,7 @@ from mmseg_pdnet.engine.runner import (close_distributed,
                                        prepare_cpu_distributed)
 from mmseg_pdnet.utils import (CheckpointError, PretrainedWeightsUnavailable,
                                set_data_root, set_image_data_roots)
+from mmseg_pdnet.utils.amp import AMP_DTYPES, add_amp_argument
 from mmseg_pdnet.utils.cli import HelpFormatter, load_config
 
 USAGE = ('train.py CONFIG [options] (a checkpoint goes to --resume, or to '
@@ -61,9 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         'one per dataset in the config\'s order (the paper configs: '
         'EG1800, Supervisely, COCO-person); --data-root leaves them as '
         'they are')
-    parser.add_argument(
-        '--amp', action='store_true', default=False,
-        help='enable automatic-mixed-precision training')
+    add_amp_argument(parser, 'training (AmpOptimWrapper; needs a GPU)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value')
@@ -83,18 +83,26 @@ def parse_args(argv=None):
     return args
 
 
-def enable_amp(cfg: Config) -> None:
-    """Switch the optim wrapper (one for both phases) to AMP."""
+def enable_amp(cfg: Config, amp=True) -> None:
+    """Switch the optim wrapper (one for both phases) to AMP.
+
+    Args:
+        cfg (Config): The config, changed in place.
+        amp (bool | str): ``--amp``'s value: True keeps the wrapper's
+            default type (float16), ``'fp16'`` / ``'bf16'`` set it.
+    """
     w = cfg.optim_wrapper
     if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
         print_log('AMP training is already enabled in your config.',
                   logger='current', level=logging.WARNING)
-        return
-    if w.get('type', 'OptimWrapper') != 'OptimWrapper':
+    elif w.get('type', 'OptimWrapper') != 'OptimWrapper':
         raise ValueError('--amp is only supported with OptimWrapper, '
                          f'got {w.get("type")}')
-    w['type'] = 'AmpOptimWrapper'
-    w['loss_scale'] = 'dynamic'
+    else:
+        w['type'] = 'AmpOptimWrapper'
+        w['loss_scale'] = 'dynamic'
+    if amp in AMP_DTYPES:
+        w['dtype'] = str(AMP_DTYPES[amp]).replace('torch.', '')
 
 
 def disable_amp(cfg: Config) -> None:
@@ -150,7 +158,7 @@ def build_cfg(args) -> Config:
         if get_device() == 'cpu':
             raise ValueError('--amp needs a GPU (MMEngine\'s '
                              'AmpOptimWrapper); none is available')
-        enable_amp(cfg)
+        enable_amp(cfg, args.amp)
     elif get_device() == 'cpu':
         disable_amp(cfg)
     if args.resume == 'auto':

@@ -14,6 +14,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from torch import nn
 
+from ..utils.amp import amp_dtype
 from ..utils.checkpoint import load_state_dict_checked
 from .cuda_graph_runner import CUDAGraphRunner
 from .preprocessing import FrameUploader, StreamPreprocessor
@@ -152,8 +153,6 @@ class VideoPortraitInferencer:
             (the graph's buffers are shared). Defaults to False.
     """
 
-    AMP_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
-
     def __init__(self,
                  model: Union[str, Config, nn.Module],
                  checkpoint: Optional[str] = None,
@@ -184,7 +183,7 @@ class VideoPortraitInferencer:
                              f'frame, the model has {net.num_refs}')
         self.device = device
         self.model = fold_conv_bn(net.to(self.device).eval())
-        self.amp_dtype = self._amp_dtype(amp, self.device)
+        self.amp_dtype = amp_dtype(amp, self.device)
         self.memory_format = torch.contiguous_format
         if channels_last:
             self.memory_format = torch.channels_last
@@ -198,19 +197,6 @@ class VideoPortraitInferencer:
         self.threshold = threshold
         self._runner = CUDAGraphRunner(self._target_step) if compile \
             else None
-
-    @classmethod
-    def _amp_dtype(cls, amp: Union[bool, str],
-                   device: torch.device) -> Optional[torch.dtype]:
-        if amp is False or amp is None:
-            return None
-        if amp is True:
-            return torch.float16 if device.type == 'cuda' \
-                else torch.bfloat16
-        if amp not in cls.AMP_DTYPES:
-            raise ValueError(f"amp must be True, False, 'fp16' or 'bf16', "
-                             f'got {amp!r}')
-        return cls.AMP_DTYPES[amp]
 
     def _autocast(self):
         # no cast cache: under a CUDA graph it would hold the casts of the

@@ -31,9 +31,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from ..datasets.image_io import read_frame
+from ..datasets.image_io import IMAGE_SUFFIXES, read_frame
 
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv')
 CODECS = ('auto', 'h264', 'mp4v')
 FrameSource = Union[str, int, Iterable[np.ndarray]]

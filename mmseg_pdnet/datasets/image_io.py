@@ -6,6 +6,8 @@ import os.path as osp
 import cv2
 import numpy as np
 
+#: frame files the datasets and the video tools read (lower case)
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 _JPEG_SUFFIXES = ('.jpg', '.jpeg')
 
 

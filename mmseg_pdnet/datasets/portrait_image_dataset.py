@@ -7,7 +7,7 @@ from mmengine.dataset import BaseDataset
 from mmseg.registry import DATASETS
 
 from .validation import validate_data_list
-from .video_portrait_dataset import IMAGE_SUFFIXES
+from .image_io import IMAGE_SUFFIXES
 
 
 @DATASETS.register_module()

@@ -9,10 +9,10 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
+from .image_io import IMAGE_SUFFIXES
 from .validation import validate_data_list
 
 REFERENCE_STRATEGIES = ('first', 'first+prev5', 'random')
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
 
 @DATASETS.register_module()

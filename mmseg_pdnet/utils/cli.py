@@ -18,8 +18,6 @@ CONFIG_SUFFIXES = ('.py', '.json', '.yaml', '.yml')
 #: suffixes of files that are checkpoints, not configs
 CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.ckpt', '.bin', '.safetensors',
                        '.pkl', '.tar')
-_VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
-_IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
 
 class CLIError(ValueError):
@@ -120,14 +118,18 @@ def check_device(device: Optional[str], flag: str = '--device') -> None:
 
 def _what(path: str) -> str:
     """What a path that is not a config looks like, for the message."""
+    # imported here: the tools check their arguments before the heavy
+    # imports of the data and video modules
+    from ..apis.video_io import VIDEO_SUFFIXES
+    from ..datasets.image_io import IMAGE_SUFFIXES
     ext = osp.splitext(path)[1].lower()
     if osp.isdir(path):
         return 'a folder'
     if ext in CHECKPOINT_SUFFIXES:
         return 'a checkpoint'
-    if ext in _VIDEO_SUFFIXES:
+    if ext in VIDEO_SUFFIXES:
         return 'a video'
-    if ext in _IMAGE_SUFFIXES:
+    if ext in IMAGE_SUFFIXES:
         return 'an image'
     return f'a {ext} file' if ext else 'a file without suffix'
 

@@ -170,6 +170,14 @@ def test_amp_flag_keeps_an_amp_config_and_refuses_other_wrappers(
         type='ApexOptimWrapper', optimizer=dict(type='SGD', lr=0.1))))
     with pytest.raises(ValueError, match='only supported with OptimWrapper'):
         train_module.enable_amp(cfg)
+    # --amp bf16 / fp16 set the wrapper's dtype (one spelling across tools)
+    cfg = Config(dict(optim_wrapper=dict(
+        type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1))))
+    train_module.enable_amp(cfg, 'bf16')
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
+    assert train_module.build_parser().parse_args(
+        ['c.py', '--amp', 'fp16']).amp == 'fp16'
 
 
 @pytest.fixture
