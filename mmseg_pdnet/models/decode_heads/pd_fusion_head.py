@@ -2,10 +2,12 @@
 import warnings
 from typing import List, Optional, Sequence, Tuple
 
+import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
+from mmseg.utils import SampleList
 from torch import Tensor, nn
 
 from ..utils import init_pdnet_weights
@@ -114,6 +116,37 @@ class PDFusionHead(BaseDecodeHead):
         else:
             x = self.refine(appearance)
         return self.cls_seg(x)
+
+    def loss_by_feat(self, seg_logits: Tensor,
+                     batch_data_samples: SampleList) -> dict:
+        """Lseg of the mask logits against the samples' masks.
+
+        Replaces :class:`BaseDecodeHead`'s version, which calls the loss
+        with ``weight=`` and ``ignore_index=``: Lseg (:class:`PDSegLoss`)
+        is a one-channel BCE + L1 loss with neither. ``loss`` and
+        ``predict`` inherited from MMSeg thereby work on this head alone;
+        :class:`PDNet` computes its losses itself (``PDNet.loss``).
+
+        Args:
+            seg_logits (Tensor): ``(B, 1, h, w)`` logits of :meth:`forward`.
+            batch_data_samples (list[SegDataSample]): with ``gt_sem_seg``
+                ``(1, H, W)`` masks in [0, 1].
+
+        Returns:
+            dict[str, Tensor]: ``loss_seg``, and ``acc_seg`` (pixel accuracy
+            at :attr:`threshold`, in percent, without gradient).
+        """
+        gt = torch.stack([s.gt_sem_seg.data for s in batch_data_samples])
+        gt = gt.to(seg_logits.dtype)
+        if gt.ndim != 4 or gt.shape[1] != 1:
+            raise ValueError('PDFusionHead expects gt_sem_seg masks of shape '
+                             f'(1, H, W), got {tuple(gt.shape[1:])}')
+        logits = F.interpolate(seg_logits, size=gt.shape[-2:],
+                               mode='bilinear', align_corners=True)
+        with torch.no_grad():
+            pred = logits.sigmoid() > self.threshold
+            acc = (pred == (gt > 0.5)).float().mean() * 100
+        return dict(loss_seg=self.loss_decode(logits, gt), acc_seg=acc)
 
     def forward_side(self, levels: Sequence[Tensor]) -> List[Tensor]:
         """Deep-supervision logits of the encoder levels x2..x5.
