@@ -37,6 +37,9 @@ setup(
         # ImageNet weights through torchvision: install the build that
         # matches your torch (training with the paper configs only)
         'train': ['torchvision'],
+        # browser-playable H.264 MP4s from tools/infer_video.py (PyAV wheels
+        # bundle FFmpeg with libx264); without it: MPEG-4 Part 2 via OpenCV
+        'video': ['av>=18.1'],
     },
     zip_safe=False,
 )

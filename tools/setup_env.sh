@@ -54,9 +54,9 @@ if ! "${PY}" -c "import mmcv.ops" 2>/dev/null; then
     "${PIP[@]}" install -q addict packaging Pillow pyyaml yapf
 fi
 
-log "installing mmsegmentation 1.2.2 and mmseg_pdnet (editable, with test extras)"
+log "installing mmsegmentation 1.2.2 and mmseg_pdnet (editable, with the test and video extras)"
 "${PIP[@]}" install -q "mmsegmentation==1.2.2"
-"${PIP[@]}" install -q -e "${ROOT}[tests]"
+"${PIP[@]}" install -q -e "${ROOT}[tests,video]"
 
 "${PY}" -c "import mmseg_pdnet, mmcv.ops" && touch "${STAMP}"
 log "environment ready: ${VENV}"
