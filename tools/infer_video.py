@@ -42,7 +42,7 @@ from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
                                    check_checkpoint_path, check_device,
                                    load_config, positive_float, positive_int)
 
-OUTPUT_TYPES = ('mask', 'overlay', 'alpha', 'background')
+OUTPUT_TYPES = ('mask', 'overlay', 'alpha', 'background', 'side-by-side')
 USAGE = ('infer_video.py INPUT CONFIG CHECKPOINT --out PATH [options] (or '
          'CONFIG CHECKPOINT with --camera)')
 #: frames decoded ahead / waiting to be encoded (bounded: memory)
@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='mask: white portrait on black; overlay: '
                         'tinted portrait with its outline; alpha: the '
                         'foreground probability as grey levels; '
-                        'background: the portrait over --background')
+                        'background: the portrait over --background; '
+                        'side-by-side: the input next to the overlay')
     parser.add_argument('--background', default='blur',
                         help="with --output-type background: 'blur', "
                         "'#RRGGBB' or an image path (scaled to cover the "

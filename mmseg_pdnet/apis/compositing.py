@@ -259,7 +259,17 @@ class ContactSheetSampler:
 
 def render(kind: str, frame: np.ndarray, mask: np.ndarray,
            prob: Optional[np.ndarray] = None, background=None) -> np.ndarray:
-    """One output frame of ``--output-type mask|overlay|alpha|background``."""
+    """One output frame of ``--output-type``.
+
+    ``mask``: white portrait on black; ``overlay``: tinted portrait with
+    its outline; ``alpha``: the probability as grey levels; ``background``:
+    the portrait over ``background``; ``side-by-side``: the input and the
+    overlay next to each other, titled (twice the width).
+    """
+    if kind == 'side-by-side':
+        return np.concatenate([put_title(frame, 'input'),
+                               put_title(overlay(frame, mask), 'PDNet')],
+                              axis=1)
     if kind == 'mask':
         return cv2.cvtColor(mask.astype(np.uint8) * 255, cv2.COLOR_GRAY2BGR)
     if kind == 'overlay':
@@ -271,4 +281,4 @@ def render(kind: str, frame: np.ndarray, mask: np.ndarray,
             frame, prob if prob is not None else mask,
             background if background is not None else 'blur')
     raise ValueError(f'unknown output type {kind!r} (mask, overlay, alpha, '
-                     'background)')
+                     'background, side-by-side)')

@@ -400,3 +400,26 @@ def test_unwritable_contact_sheet_fails_before_the_video(infer, tmp_path):
     code, io = infer('--out', out, '--contact-sheet', sheet, source=src)
     assert_failed_cleanly(code, io, out,
                           f'{sheet}: could not write the contact sheet')
+
+
+def test_side_by_side_output_is_input_then_overlay(infer, carphone,  # noqa
+                                                   tmp_path):
+    out = tmp_path / 'sbs.mp4'
+    code, io = infer('--out', out, '--output-type', 'side-by-side',
+                     '--max-frames', 3, source=carphone)
+    assert code == 0, io.err
+    assert count_frames(out) == (3, (144, 2 * 176))
+
+
+def test_render_side_by_side_panels():
+    import numpy as np
+
+    from mmseg_pdnet.apis.compositing import overlay, put_title, render
+    frame = np.full((40, 60, 3), 90, np.uint8)
+    mask = np.zeros((40, 60), np.uint8)
+    mask[10:30, 20:40] = 1
+    out = render('side-by-side', frame, mask)
+    assert out.shape == (40, 120, 3)
+    assert np.array_equal(out[:, :60], put_title(frame, 'input'))
+    assert np.array_equal(out[:, 60:], put_title(overlay(frame, mask),
+                                                 'PDNet'))
