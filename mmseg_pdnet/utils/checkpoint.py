@@ -199,6 +199,29 @@ def _shape(value: Any) -> Optional[tuple]:
     return None if shape is None else tuple(shape)
 
 
+def upgrade_state_dict(model: nn.Module, state_dict: dict) -> dict:
+    """Convert weights of an earlier layout of the model's modules.
+
+    Every sub-module with an ``upgrade_state_dict(state_dict, prefix)``
+    method (e.g. :class:`IPDA`, whose parts became batched) converts its
+    own keys, in place; ``load_state_dict`` does the same through the
+    modules' ``_load_from_state_dict``, but the keys must be compared
+    before that.
+
+    Args:
+        model (nn.Module): The model to load into.
+        state_dict (dict): Its weights, keys without ``module.``.
+
+    Returns:
+        dict: ``state_dict``.
+    """
+    for name, module in model.named_modules():
+        upgrade = getattr(module, 'upgrade_state_dict', None)
+        if callable(upgrade):
+            upgrade(state_dict, f'{name}.' if name else '')
+    return state_dict
+
+
 def match_state_dict(model: nn.Module,
                      state_dict: Dict[str, torch.Tensor],
                      filename: str,
@@ -206,7 +229,8 @@ def match_state_dict(model: nn.Module,
                      strict: bool = True) -> Dict[str, torch.Tensor]:
     """Compare a state dict with a model's; refuse or trim what differs.
 
-    ``module.`` prefixes (DDP) are stripped. Keys under
+    ``module.`` prefixes (DDP) are stripped and weights of an earlier
+    module layout converted (:func:`upgrade_state_dict`). Keys under
     :data:`OPTIONAL_PREFIXES` may be missing from either side.
 
     Args:
@@ -226,8 +250,9 @@ def match_state_dict(model: nn.Module,
     Raises:
         CheckpointError: ``strict`` and the keys or shapes differ.
     """
-    state = {k[len('module.'):] if k.startswith('module.') else k: v
-             for k, v in state_dict.items()}
+    state = upgrade_state_dict(
+        model, {k[len('module.'):] if k.startswith('module.') else k: v
+                for k, v in state_dict.items()})
     own = model.state_dict()
     missing = sorted(k for k in own.keys() - state.keys()
                      if not k.startswith(OPTIONAL_PREFIXES))

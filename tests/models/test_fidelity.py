@@ -137,7 +137,7 @@ def test_predict_resizes_stride4_logits_straight_to_the_original_size():
     data = model.data_preprocessor(batch, False)
     with torch.no_grad():
         sample = model.predict(data['inputs'], data['data_samples'])[0]
-        low = model._paired_forward(data['inputs'], size=None)['seg_logit']
+        low = model.forward_paired(data['inputs'], size=None)['seg_logit']
     assert low.shape[-2:] == (16, 16)
     want = F.interpolate(low, size=(90, 70), mode='bilinear',
                          align_corners=True).sigmoid()[0]
@@ -197,34 +197,39 @@ def test_offline_url_is_one_clear_error(monkeypatch):
         CheckpointLoader.load_checkpoint('https://example.invalid/w.pth')
 
 
-def _cbr(x, module):
-    """ConvModule (conv, eval-mode BN, ReLU) in plain torch.nn.functional."""
+def _cbr(x, module, rows=slice(None)):
+    """ConvModule (conv, eval-mode BN, ReLU) in plain torch.nn.functional;
+    ``rows``: only these output channels (one part of a grouped layer,
+    whose conv is then applied to that part's input channels alone)."""
     conv, bn = module.conv, module.norm
-    x = F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding)
-    x = F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                     False, 0., bn.eps)
+    x = F.conv2d(x, conv.weight[rows], None, conv.stride, conv.padding)
+    x = F.batch_norm(x, bn.running_mean[rows], bn.running_var[rows],
+                     bn.weight[rows], bn.bias[rows], False, 0., bn.eps)
     return F.relu(x)
 
 
-def _conv(x, conv):
-    return F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding)
+def _conv(x, conv, rows=slice(None)):
+    bias = None if conv.bias is None else conv.bias[rows]
+    return F.conv2d(x, conv.weight[rows], bias, conv.stride, conv.padding)
 
 
 def _ipda_oracle(neck, a_t, a_ref):
-    """The authors' IPDA (docs/fidelity.md) written out: shared adapter,
-    saliency, p part branches and ONE shared part head, R = S * D, per part
-    an unscaled one-head cross-attention from target to reference, and
-    M_t = sum_k (P_t^k + attn_k) * R_t^k."""
+    """The authors' IPDA (docs/fidelity.md) written out, one part at a
+    time: shared adapter, saliency, p part branches (part k's weights are
+    channel block k of the batched layers) and ONE shared part head,
+    R = S * D, per part an unscaled one-head cross-attention from target
+    to reference, and M_t = sum_k (P_t^k + attn_k) * R_t^k."""
+    c, d = neck.channels, neck.attention.attn_channels
 
     def decouple(a):
         x = F.interpolate(a, scale_factor=0.25, mode='bilinear',
                           align_corners=True)
         x = _cbr(_cbr(x, neck.adapter[0]), neck.adapter[1])
         parts = []
-        for branch in neck.part_branches:
+        for k in range(neck.num_parts):
             p = x
-            for layer in branch:
-                p = _cbr(p, layer)
+            for layer in neck.part_branches:
+                p = _cbr(p, layer, slice(k * c, (k + 1) * c))
             parts.append(p)
         logits = torch.cat([_conv(p, neck.part_head) for p in parts], 1)
         return parts, _conv(x, neck.saliency), logits
@@ -232,15 +237,18 @@ def _ipda_oracle(neck, a_t, a_ref):
     parts_t, sal_t, logits_t = decouple(a_t)
     parts_r, _, _ = decouple(a_ref)
     masks = sal_t.sigmoid() * logits_t.softmax(1)
+    att = neck.attention
     motion = 0
-    for k, att in enumerate(neck.attentions):
-        b, c, h, w = parts_t[k].shape
-        q = _conv(parts_t[k], att.query).flatten(2)
-        key = _conv(parts_r[k], att.key).flatten(2)
-        value = _conv(parts_r[k], att.value).flatten(2)
+    for k in range(neck.num_parts):
+        qkv, out_rows = slice(k * d, (k + 1) * d), slice(k * c, (k + 1) * c)
+        b, _, h, w = parts_t[k].shape
+        q = _conv(parts_t[k], att.query, qkv).flatten(2)
+        key = _conv(parts_r[k], att.key, qkv).flatten(2)
+        value = _conv(parts_r[k], att.value, qkv).flatten(2)
         attn = torch.softmax(q.transpose(1, 2) @ key, dim=-1)  # no 1/sqrt(d)
         out = (value @ attn.transpose(1, 2)).reshape(b, -1, h, w)
-        motion = motion + (parts_t[k] + _cbr(out, att.out)) * masks[:, k:k + 1]
+        q_k = parts_t[k] + _cbr(out, att.out, out_rows)
+        motion = motion + q_k * masks[:, k:k + 1]
     return motion, masks
 
 

@@ -88,12 +88,20 @@ def test_gradients_reach_every_part_and_frames_share_weights():
     for name in ['backbone.backbone.conv1.weight',
                  'backbone.decoder.laterals.0.conv.weight',
                  'neck.adapter.0.conv.weight',
-                 'neck.part_branches.2.1.conv.weight',
-                 'neck.part_head.weight', 'neck.attentions.1.key.weight',
+                 'neck.part_head.weight',
                  'part_loss.basis', 'decode_head.fusion.gate.weight',
                  'decode_head.conv_seg.weight',
                  'decode_head.side_heads.3.weight']:
         assert grads[name] is not None and grads[name].abs().sum() > 0, name
+    # the batched part layers: every part's block of output channels
+    p = model.neck.num_parts
+    for name in ['neck.part_branches.0.conv.weight',
+                 'neck.part_branches.1.conv.weight',
+                 'neck.part_branches.2.bn.weight',
+                 'neck.attention.key.weight', 'neck.attention.query.weight',
+                 'neck.attention.out.conv.weight']:
+        per_part = grads[name].reshape(p, -1).abs().sum(1)
+        assert (per_part > 0).all(), (name, per_part)
 
     # a loss on the reference frame alone trains the very same encoder
     model.zero_grad()
@@ -179,7 +187,7 @@ def test_cached_reference_matches_paired_forward():
     model = build(tiny_cfg(num_parts=5)).eval()
     x = model.data_preprocessor(make_batch(n=2, size=96), False)['inputs']
     with torch.no_grad():
-        paired = model._paired_forward(x)
+        paired = model.forward_paired(x)
         cache = model.encode_reference(x[:, 3:])
         cached = model.forward_target(x[:, :3], cache)
     assert (paired['seg_logit'].sigmoid() -

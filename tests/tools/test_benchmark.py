@@ -5,6 +5,9 @@ import json
 import pytest
 import torch
 
+from mmseg_pdnet.utils.benchmarking import (compile_callable, count_ops,
+                                            peak_memory_mb, uses_cudagraphs)
+
 CONFIG = 'configs/_base_/models/pdnet_r50.py'
 TINY = ['--cfg-options', 'model.backbone.backbone.depth=18',
         'model.backbone.decoder.in_channels=[64,128,256,512]']
@@ -54,6 +57,7 @@ def test_benchmark_reports_every_field(bench, tmp_path):
         assert result['inference']['ratios'][key] > 0
     train = result['train']
     assert (train['batch'], train['size'], train['num_parts']) == (2, 64, 5)
+    assert train['ops_per_step'] > train['casts_per_step'] > 0
     for variant in ('lean', 'straightforward', 'lean_stacked'):
         for key in ('median_ms', 'min_ms', 'max_ms', 'peak_mem_mb', 'loss'):
             assert train[variant][key] > 0, (variant, key)
@@ -63,12 +67,55 @@ def test_benchmark_reports_every_field(bench, tmp_path):
     assert returned['inference']['ratios'] == result['inference']['ratios']
 
 
+def test_benchmark_reports_operator_counts(bench, tmp_path):
+    """Aten operators per call (BN folded in both models): streaming runs
+    fewer than paired, and the ratio to the baseline is reported."""
+    _, result = run(bench, tmp_path, '--skip-train', '--repeats', '1')
+    modes = result['inference']['modes']
+    for name, stats in modes.items():
+        assert stats['ops'] == sum(stats['ops_by_name'].values()) > 0, name
+        assert stats['ops_by_name']['aten.convolution'] > 0, name
+        # folded: no BN kernel left in either model
+        assert not any('batch_norm' in op for op in stats['ops_by_name'])
+    assert modes['streaming']['ops'] < modes['paired']['ops']
+    ratios = result['inference']['ratios']
+    assert ratios['streaming_over_baseline_ops'] == pytest.approx(
+        modes['streaming']['ops'] / modes['baseline']['ops'])
+    assert ratios['paired_over_baseline_ops'] == pytest.approx(
+        modes['paired']['ops'] / modes['baseline']['ops'])
+    assert result['inference']['peak_mem_method'].startswith(
+        'torch.profiler')
+
+
+def test_r50_streaming_runs_at_most_135_percent_of_baseline_ops(bench):
+    """Issue 14: per frame, streaming PDNet-R50 dispatches at most 1.35x
+    the operators (kernel launches) of the single-frame R50-FPN-FCN
+    baseline, BN folded in both (the counts do not depend on the frame
+    size: 64x64 here)."""
+    cfg = bench.load_pdnet_config(CONFIG, None)
+    model = bench.build_model(cfg.model, 'cpu').eval()
+    baseline = bench.build_model(bench.baseline_config(cfg.model),
+                                 'cpu').eval()
+    target, ref = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
+    metas = [dict(img_shape=(64, 64), ori_shape=(64, 64),
+                  pad_shape=(64, 64))]
+    with torch.inference_mode():
+        ops = bench.count_mode_ops(model, baseline, target, ref, metas)
+    counts = {name: total for name, (total, _) in ops.items()}
+    assert counts['streaming'] <= 1.35 * counts['baseline'], counts
+    assert counts['baseline'] < counts['streaming'] < counts['paired']
+
+
 def test_benchmark_amp_and_channels_last_options(bench, tmp_path):
     _, result = run(bench, tmp_path, '--amp', '--channels-last',
-                    '--skip-train')
+                    '--fuse-conv-bn', '--skip-train')
     assert 'train' not in result
     settings = result['settings']
     assert settings['amp'] and settings['channels_last']
+    assert settings['fuse_conv_bn']
+    # autocast's dtype casts are counted operators too
+    for stats in result['inference']['modes'].values():
+        assert stats['ops_by_name']['aten._to_copy'] > 0
     assert settings['amp_dtype'] == 'bf16'  # CPU default
     modes = result['inference']['modes']
     for stats in modes.values():
@@ -77,12 +124,17 @@ def test_benchmark_amp_and_channels_last_options(bench, tmp_path):
     assert 0 <= modes['streaming']['max_abs_prob_diff_vs_fp32'] < 0.1
 
 
-def test_benchmark_compile_option_traces_the_timed_callables(bench,
-                                                             tmp_path):
+def test_benchmark_compile_option_traces_the_timed_callables(
+        bench, tmp_path, monkeypatch):
     """--compile-backend eager: dynamo traces the three timed callables
-    (no code generation, so it is quick) and the result is unchanged."""
+    (no code generation, so it is quick) and the result is unchanged.
+    The CUDA-graph branch (peak memory over the warm-up calls that record
+    the graphs, outputs cloned) runs too, forced on the CPU."""
+    monkeypatch.setattr(bench, 'cudagraphs', lambda args: True)
     _, result = run(bench, tmp_path, '--compile-backend', 'eager',
                     '--skip-train')
+    assert result['inference']['peak_mem_method'].endswith(
+        'CUDA-graph modes: over the warm-up calls')
     settings = result['settings']
     assert settings['compile'] is True
     assert (settings['compile_backend'], settings['compile_mode']) == \
@@ -123,10 +175,59 @@ def test_benchmark_rejects_bad_arguments(bench, tmp_path):
         bench.load_pdnet_config(str(not_pdnet), None)
 
 
-def test_peak_memory_counts_what_a_call_allocates(bench):
+def test_peak_memory_counts_what_a_call_allocates():
+    kept = []
+
     def alloc():
         x = torch.empty(4 * 2**20, dtype=torch.uint8)  # 4 MiB
         y = torch.empty(2 * 2**20, dtype=torch.uint8)  # + 2 MiB live
+        kept.append(torch.empty(2**20, dtype=torch.uint8))  # 1 MiB kept
         del x, y
 
-    assert 6 <= bench.peak_memory_mb(alloc, 'cpu') < 6.5
+    assert 7 <= peak_memory_mb(alloc, 'cpu') < 7.5
+    # over several calls: what earlier calls keep counts
+    assert 8 <= peak_memory_mb(alloc, 'cpu', calls=2) < 8.5
+
+
+def test_op_counter_counts_kernels_not_views():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3),
+                                torch.nn.BatchNorm2d(4),
+                                torch.nn.ReLU(inplace=True)).eval()
+    x = torch.randn(2, 3, 8, 8)
+
+    def call():
+        y = model(x)  # conv, BN, ReLU: 3
+        y = y.flatten(1).transpose(0, 1).expand(2, -1, -1)  # views: 0
+        return (y.contiguous() * 2).sum()  # copy, mul, sum: 3
+
+    want = {'aten.convolution': 1, 'aten.native_batch_norm': 1,
+            'aten.relu_': 1, 'aten.clone': 1, 'aten.mul': 1, 'aten.sum': 1}
+    # the same count whatever the autograd state (under inference_mode
+    # composite operators such as conv2d arrive whole: decomposed here)
+    for mode in (torch.inference_mode, torch.no_grad, torch.enable_grad):
+        with mode():
+            total, by_name = count_ops(call)
+        assert (total, by_name) == (6, want), mode
+    # a reshape that copies counts its copy (not its _unsafe_view), a
+    # contiguous tensor's .contiguous() nothing, the .item() read nothing
+    total, by_name = count_ops(
+        lambda: x.transpose(0, 1).reshape(3, -1).contiguous().sum().item())
+    assert total == 2 and set(by_name) == {'aten.clone', 'aten.sum'}
+
+
+def test_cudagraph_compiled_calls_mark_a_new_step(monkeypatch):
+    """Under CUDA graphs every call of a compiled callable starts a new
+    graph step, so a replay never finds the previous outputs in use."""
+    steps = []
+    monkeypatch.setattr(torch, 'compile', lambda fn, **kwargs: fn)
+    monkeypatch.setattr(torch.compiler, 'cudagraph_mark_step_begin',
+                        lambda: steps.append('step'))
+    for mode, graphs in (('default', False), ('reduce-overhead', True),
+                         ('max-autotune', True),
+                         ('max-autotune-no-cudagraphs', False)):
+        assert uses_cudagraphs(mode) is graphs
+        steps.clear()
+        fn = compile_callable(lambda x: x + 1, mode)
+        assert fn(1) == 2 and fn(2) == 3
+        assert steps == (['step', 'step'] if graphs else []), mode
+    assert not uses_cudagraphs('reduce-overhead', backend='eager')

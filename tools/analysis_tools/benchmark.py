@@ -5,7 +5,7 @@ In ONE process and one run this measures, after warm-up, over repeated
 timed calls (median and spread):
 
 (a) ``paired``: PDNet paired forward, target and reference through the
-    encoder every frame (``model._paired_forward``);
+    encoder every frame (``model.forward_paired``);
 (b) ``streaming``: the reference encoded once (``model.encode_reference``),
     then ``model.forward_target`` per frame;
 (c) ``baseline``: a single-frame MMSeg ``EncoderDecoder`` with the same
@@ -17,17 +17,27 @@ with the memory-lean and the straightforward semantic-consistency loss
 side by side.
 
 Reported per mode: frames/s (batch / median latency), median latency, IQR
-and min/max, peak memory, GFLOPs (``torch.utils.flop_counter``, one call)
-and the largest absolute difference of the foreground probabilities from
-the fp32 eager paired forward (so AMP / channels_last / compile show how
-much they move the result); ratios (b)/(a) frames/s and (b)/(c) per-frame
-time.
+and min/max, peak memory, GFLOPs (``torch.utils.flop_counter``, one call),
+the number of aten operators of one call (``ops``, by name in
+``ops_by_name``: views excluded, BN folded into the convs in both models,
+under ``--amp``'s autocast if given, whose dtype casts count; each is at
+least one kernel launch in eager mode, which bounds small-batch GPU
+speed) and the largest absolute difference of the foreground probabilities
+from the fp32 eager paired forward (so AMP / channels_last / compile /
+BN folding show how much they move the result); ratios (b)/(a) frames/s,
+(b)/(c) per-frame time and (b)/(c) operators.
 
 Peak memory is the memory allocated by torch during one call ABOVE what was
-allocated before it (weights, inputs and the reference cache excluded):
+allocated before it (weights, inputs and the reference cache excluded); the
+method is printed and saved as ``peak_mem_method``
+(:func:`mmseg_pdnet.utils.benchmarking.peak_memory_mb`):
 
 * CUDA: ``torch.cuda.max_memory_allocated()`` after
-  ``reset_peak_memory_stats()``, minus ``memory_allocated()`` before;
+  ``reset_peak_memory_stats()``, minus ``memory_allocated()`` before. A
+  replayed CUDA graph (``--compile-mode reduce-overhead`` / ``max-autotune``)
+  allocates nothing: its memory pool was filled when it was recorded. Those
+  modes are therefore measured over their warm-up calls, which record the
+  graph (the allocator counts graph-pool allocations while recording);
 * CPU: one extra call under ``torch.profiler.profile(profile_memory=True)``;
   every allocation event carries the CPU allocator's running total of
   allocated bytes; the peak is its maximum minus its value before the
@@ -49,13 +59,11 @@ import argparse
 import copy
 import json
 import os
-import platform
-import statistics
 import time
 import warnings
 from contextlib import nullcontext
 from functools import partial
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Optional
 
 import torch
 from mmengine.config import Config, DictAction
@@ -65,7 +73,15 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
-from torch.utils.flop_counter import FlopCounterMode
+
+# importing mmseg_pdnet registers the plugin's modules
+from mmseg_pdnet.models.utils import fuse_conv_bn
+from mmseg_pdnet.utils.benchmarking import (PEAK_MEMORY_METHOD,
+                                            compile_callable, count_gflops,
+                                            count_ops, device_name,
+                                            peak_memory_mb, summarize,
+                                            synchronize, time_interleaved,
+                                            uses_cudagraphs)
 
 # Baseline heads (c): MMSeg's standard FPN width (configs/_base_/models/
 # fpn_r50.py) and an FCN head with two 3x3 convs on the stride-4 FPN level.
@@ -97,6 +113,10 @@ def parse_args(argv=None):
     parser.add_argument('--channels-last', action='store_true',
                         help='channels_last memory format for weights and '
                         'inputs')
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='fold BN into the convs of both models before '
+                        'timing (as the video inferencer does); the op '
+                        'counts are always of folded models')
     parser.add_argument('--compile', action='store_true',
                         help='torch.compile the timed callables')
     parser.add_argument('--compile-mode', choices=COMPILE_MODES,
@@ -218,109 +238,6 @@ def build_model(cfg: dict, device: str, checkpoint: Optional[str] = None):
     return model.to(device)
 
 
-# ---------------------------------------------------------------------- #
-# measurement helpers
-# ---------------------------------------------------------------------- #
-def synchronize(device: str) -> None:
-    if device == 'cuda':
-        torch.cuda.synchronize()
-
-
-def time_interleaved(calls: Dict[str, Callable], device: str, warmup: int,
-                     repeats: int) -> Dict[str, List[float]]:
-    """Seconds of ``repeats`` calls of each callable, after ``warmup``.
-
-    The callables take turns (a, b, c, a, b, c, ...), so a change of the
-    machine's load during the run hits every mode alike and the ratios stay
-    meaningful on a shared machine.
-    """
-    for _ in range(warmup):
-        for fn in calls.values():
-            fn()
-    synchronize(device)
-    times = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, fn in calls.items():
-            start = time.perf_counter()
-            fn()
-            synchronize(device)
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def peak_memory_mb(fn: Callable, device: str) -> float:
-    """Peak memory (MiB) torch allocates during one call of ``fn``.
-
-    Counted above what was allocated before the call (see module doc).
-    """
-    if device == 'cuda':
-        synchronize(device)
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        synchronize(device)
-        return (torch.cuda.max_memory_allocated() - before) / 2**20
-    from torch._C._profiler import _EventType
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as p:
-        fn()
-    events = []
-    stack = list(p.profiler.kineto_results.experimental_event_tree())
-    while stack:
-        node = stack.pop()
-        if node.tag == _EventType.Allocation:
-            fields = node.extra_fields
-            events.append((node.start_time_ns, fields.total_allocated,
-                           fields.alloc_size))
-        stack.extend(node.children)
-    if not events:
-        raise RuntimeError('torch.profiler recorded no CPU allocation; '
-                           'cannot measure peak memory')
-    # the allocator's running total is process-wide: subtract its value
-    # just before the first event of this call
-    _, total, size = min(events)
-    start = total - size
-    peak = max(0, max(total for _, total, _ in events) - start)
-    return peak / 2**20
-
-
-def count_gflops(fn: Callable) -> float:
-    """Forward GFLOPs of one call (multiply-add = 2 FLOPs)."""
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops() / 1e9
-
-
-def summarize(times: List[float], batch: int) -> Dict[str, float]:
-    ms = sorted(t * 1000 for t in times)
-    q1, _, q3 = (statistics.quantiles(ms, n=4, method='inclusive')
-                 if len(ms) > 1 else (ms[0], ms[0], ms[0]))
-    median = statistics.median(ms)
-    return dict(
-        fps=1000 * batch / median,
-        median_ms=median,
-        q1_ms=q1,
-        q3_ms=q3,
-        min_ms=ms[0],
-        max_ms=ms[-1])
-
-
-def device_name(device: str) -> str:
-    if device == 'cuda':
-        return torch.cuda.get_device_name()
-    name = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f'{name}, {torch.get_num_threads()} torch threads, ' \
-           f'{os.cpu_count()} logical CPUs'
-
-
 def autocast(args):
     if not args.amp:
         return nullcontext()
@@ -336,11 +253,17 @@ def prepare(model, args):
 
 
 def maybe_compile(fn: Callable, args) -> Callable:
+    """``fn`` compiled as --compile* ask (outputs valid until the next
+    call under CUDA graphs: see :func:`compile_callable`)."""
     if not args.compile:
         return fn
-    if args.compile_backend == 'inductor':
-        return torch.compile(fn, mode=args.compile_mode)
-    return torch.compile(fn, backend=args.compile_backend)
+    return compile_callable(fn, args.compile_mode, args.compile_backend)
+
+
+def cudagraphs(args) -> bool:
+    """Whether the timed callables replay CUDA graphs."""
+    return args.compile and args.device == 'cuda' and \
+        uses_cudagraphs(args.compile_mode, args.compile_backend)
 
 
 def as_input(x: torch.Tensor, args) -> torch.Tensor:
@@ -352,6 +275,32 @@ def as_input(x: torch.Tensor, args) -> torch.Tensor:
 # ---------------------------------------------------------------------- #
 # benchmarks
 # ---------------------------------------------------------------------- #
+def mode_calls(model, baseline, target, ref, cache, metas,
+               wrap: Callable = lambda fn: fn) -> dict:
+    """The three inference modes as callables without arguments."""
+    paired_fn = wrap(model.forward_paired)
+    target_fn = wrap(model.forward_target)
+    baseline_fn = wrap(baseline.encode_decode)
+    pair = torch.cat([target, ref], 1)
+    return dict(
+        paired=lambda: paired_fn(pair),
+        streaming=lambda: target_fn(target, cache),
+        baseline=lambda: baseline_fn(target, metas))
+
+
+def count_mode_ops(model, baseline, target, ref, metas,
+                   context=nullcontext()) -> dict:
+    """Aten operators of one call of each mode, BN folded into the convs
+    of copies of both models (what a deployed model runs), in ``context``
+    (the run's autocast: its dtype casts are kernels too)."""
+    model = fuse_conv_bn(copy.deepcopy(model))
+    baseline = fuse_conv_bn(copy.deepcopy(baseline))
+    with context:
+        calls = mode_calls(model, baseline, target, ref,
+                           model.encode_reference(ref), metas)
+        return {name: count_ops(call) for name, call in calls.items()}
+
+
 def bench_inference(cfg: Config, args) -> dict:
     """(a) paired, (b) streaming, (c) baseline, with ratios."""
     device, b, s = args.device, args.batch, args.size
@@ -362,54 +311,63 @@ def bench_inference(cfg: Config, args) -> dict:
     model = build_model(cfg.model, device, args.checkpoint).eval()
     baseline = build_model(baseline_config(cfg.model), device).eval()
     metas = [dict(img_shape=(s, s), ori_shape=(s, s), pad_shape=(s, s))] * b
+    graphs = cudagraphs(args)
+    mem_method = PEAK_MEMORY_METHOD[device]
+    print(f'peak memory: {mem_method}', flush=True)
 
     results = {}
     with torch.inference_mode():
         # fp32 eager reference probabilities for the tolerance check
-        fp32 = model._paired_forward(torch.cat([target, ref], 1))
-        fp32_prob = fp32['seg_logit'].sigmoid().float()
-        fp32_cache = model.encode_reference(ref)
-        gflops = dict(
-            paired=count_gflops(
-                lambda: model._paired_forward(torch.cat([target, ref], 1))),
-            streaming=count_gflops(lambda: model.forward_target(
-                target, fp32_cache)),
-            baseline=count_gflops(
-                lambda: baseline.encode_decode(target, metas)))
+        fp32_prob = model.forward_paired(torch.cat(
+            [target, ref], 1))['seg_logit'].sigmoid().float()
+        eager = mode_calls(model, baseline, target, ref,
+                           model.encode_reference(ref), metas)
+        gflops = {name: count_gflops(call) for name, call in eager.items()}
+        ops = count_mode_ops(model, baseline, target, ref, metas,
+                             autocast(args))
 
+        if args.fuse_conv_bn:
+            fuse_conv_bn(model)
+            fuse_conv_bn(baseline)
         prepare(model, args)
         prepare(baseline, args)
-        paired_in = as_input(torch.cat([target, ref], 1), args)
         target_in, ref_in = as_input(target, args), as_input(ref, args)
-        paired_fn = maybe_compile(model._paired_forward, args)
-        target_fn = maybe_compile(model.forward_target, args)
-        baseline_fn = maybe_compile(baseline.encode_decode, args)
 
         with autocast(args):
             start = time.perf_counter()
             cache = model.encode_reference(ref_in)
             synchronize(device)
             ref_ms = 1000 * (time.perf_counter() - start)
-            calls = dict(
-                paired=lambda: paired_fn(paired_in),
-                streaming=lambda: target_fn(target_in, cache),
-                baseline=lambda: baseline_fn(target_in, metas))
-            outputs = dict(
-                paired=paired_fn(paired_in)['seg_logit'],
-                streaming=target_fn(target_in, cache)['seg_logit'])
-            times = time_interleaved(calls, device, args.warmup,
-                                     args.repeats)
+            calls = mode_calls(model, baseline, target_in, ref_in, cache,
+                               metas, partial(maybe_compile, args=args))
+            warmup, peaks = args.warmup, {}
+            if graphs:
+                # a replay allocates nothing: measure each mode over the
+                # warm-up calls that record its graph (warm-up run,
+                # recording, first replay)
+                warmup = 0
+                for name, call in calls.items():
+                    peaks[name] = peak_memory_mb(call, device,
+                                                 calls=max(args.warmup, 3))
+            # clones: under CUDA graphs the next replay overwrites outputs
+            outputs = {name: calls[name]()['seg_logit'].clone()
+                       for name in ('paired', 'streaming')}
+            times = time_interleaved(calls, device, warmup, args.repeats)
             for name, call in calls.items():
                 stats = summarize(times[name], b)
-                stats['peak_mem_mb'] = peak_memory_mb(call, device)
+                stats['peak_mem_mb'] = peaks[name] if graphs else \
+                    peak_memory_mb(call, device)
                 stats['gflops'] = gflops[name]
+                stats['ops'], by_name = ops[name]
+                stats['ops_by_name'] = dict(by_name.most_common())
                 results[name] = stats
                 print(f'{name:>10}: {stats["fps"]:8.2f} frames/s, median '
                       f'{stats["median_ms"]:9.1f} ms (IQR '
                       f'{stats["q1_ms"]:.1f}-{stats["q3_ms"]:.1f}, min/max '
                       f'{stats["min_ms"]:.1f}/{stats["max_ms"]:.1f}), peak '
                       f'{stats["peak_mem_mb"]:8.1f} MiB, '
-                      f'{stats["gflops"]:6.1f} GFLOPs', flush=True)
+                      f'{stats["gflops"]:6.1f} GFLOPs, {stats["ops"]:4d} '
+                      'ops', flush=True)
     for name in ('paired', 'streaming'):
         prob = outputs[name].sigmoid().float()
         results[name]['max_abs_prob_diff_vs_fp32'] = \
@@ -423,16 +381,22 @@ def bench_inference(cfg: Config, args) -> dict:
         # from the fastest call of each mode: the least disturbed by other
         # processes on a shared machine
         streaming_over_paired_fps_best=a['min_ms'] / b_['min_ms'],
-        streaming_over_baseline_time_best=b_['min_ms'] / c['min_ms'])
+        streaming_over_baseline_time_best=b_['min_ms'] / c['min_ms'],
+        # deterministic: kernel launches per frame, BN folded in both
+        streaming_over_baseline_ops=b_['ops'] / c['ops'],
+        paired_over_baseline_ops=a['ops'] / c['ops'])
     print(f'(b)/(a) frames/s {ratios["streaming_over_paired_fps"]:.3f} '
           f'(best-of {ratios["streaming_over_paired_fps_best"]:.3f}); '
           f'(b)/(c) per-frame time '
           f'{ratios["streaming_over_baseline_time"]:.3f} (best-of '
-          f'{ratios["streaming_over_baseline_time_best"]:.3f}); streaming '
+          f'{ratios["streaming_over_baseline_time_best"]:.3f}); (b)/(c) '
+          f'ops {ratios["streaming_over_baseline_ops"]:.3f}; streaming '
           'vs fp32 paired max |prob diff| '
           f'{results["streaming"]["max_abs_prob_diff_vs_fp32"]:.2e}',
           flush=True)
-    return dict(modes=results, ratios=ratios)
+    return dict(modes=results, ratios=ratios, peak_mem_method=mem_method +
+                ('; CUDA-graph modes: over the warm-up calls' if graphs
+                 else ''))
 
 
 def _ellipse_masks(n: int, size: int, shift: float) -> torch.Tensor:
@@ -503,6 +467,11 @@ def bench_train(cfg: Config, args) -> dict:
              for name, flags in variants.items()}
     # one warm-up step each (also the loss values), then interleaved steps
     values = {name: call().item() for name, call in calls.items()}
+    # operators of one lean step, forward + backward: under --amp the
+    # autocast casts (aten._to_copy) show how many kernels AMP adds
+    ops, by_name = count_ops(calls['lean'])
+    out['ops_per_step'] = ops
+    out['casts_per_step'] = by_name['aten._to_copy']
     times = time_interleaved(calls, device, 0, args.train_repeats)
     for name, call in calls.items():
         stats = summarize(times[name], 1)
@@ -526,7 +495,8 @@ def bench_train(cfg: Config, args) -> dict:
         out['lean']['median_ms'] / out['lean_stacked']['median_ms']
     model.backbone.per_frame_norm = per_frame
     print('train per-frame-set encoder calls / one stacked call: time '
-          f'ratio {out["time_ratio_per_frame_over_stacked"]:.3f}',
+          f'ratio {out["time_ratio_per_frame_over_stacked"]:.3f}; lean step '
+          f'{ops} ops, of which {out["casts_per_step"]} dtype casts',
           flush=True)
     print('train peak memory lean / straightforward '
           f'{out["peak_mem_ratio_lean_over_straightforward"]:.3f}; time '
@@ -554,7 +524,6 @@ def run(args) -> dict:
     # report out of the benchmark's output
     MMLogger.get_instance('benchmark', log_level='WARNING')
     register_all_modules(init_default_scope=True)
-    import mmseg_pdnet  # noqa: F401  (registers the plugin's modules)
     torch.manual_seed(0)
     cfg = load_pdnet_config(args.config, args.cfg_options)
 
@@ -566,7 +535,8 @@ def run(args) -> dict:
             config=args.config, checkpoint=args.checkpoint,
             device=args.device, size=args.size, batch=args.batch,
             amp=args.amp, amp_dtype=args.amp_dtype if args.amp else None,
-            channels_last=args.channels_last, compile=args.compile,
+            channels_last=args.channels_last,
+            fuse_conv_bn=args.fuse_conv_bn, compile=args.compile,
             compile_mode=args.compile_mode,
             compile_backend=args.compile_backend,
             warmup=args.warmup, repeats=args.repeats,
@@ -575,7 +545,8 @@ def run(args) -> dict:
                           head_channels=BASELINE_HEAD_CHANNELS)))
     print(f'device: {result["device"]}; {args.size}x{args.size}, batch '
           f'{args.batch}, amp {result["settings"]["amp_dtype"]}, '
-          f'channels_last {args.channels_last}, compile {args.compile}'
+          f'channels_last {args.channels_last}, fuse_conv_bn '
+          f'{args.fuse_conv_bn}, compile {args.compile}'
           + (f' ({args.compile_backend}, mode {args.compile_mode})'
              if args.compile else '') + '; '
           f'load average {result["load_avg_start"]}', flush=True)

@@ -9,13 +9,13 @@ Example:
     python tools/analysis_tools/benchmark_eval.py --frames 4000
 """
 import argparse
-import time
 
 import cv2
 import numpy as np
 
 from mmseg_pdnet.evaluation.metrics.jf_core import evaluate_frame
 from mmseg_pdnet.evaluation.metrics.jf_summary import summarize
+from mmseg_pdnet.utils.benchmarking import device_name, now
 
 
 def synthetic_frame(rng, h, w, t, speckles):
@@ -44,7 +44,8 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     pool = [synthetic_frame(rng, args.height, args.width, t, args.speckles)
             for t in range(50)]  # mask synthesis is not what we time
-    start = time.perf_counter()
+    print(f'device: {device_name("cpu")}')
+    start = now('cpu')
     frames = []
     for i in range(args.frames):
         pred, gt = pool[i % len(pool)]
@@ -55,9 +56,9 @@ def main(argv=None):
                      num_frames=min(args.seq_len, args.frames - first),
                      category=None)
         frames.append(frame)
-    per_frame = time.perf_counter() - start
+    per_frame = now('cpu') - start
     summary = summarize(frames)
-    total = time.perf_counter() - start
+    total = now('cpu') - start
     print(f'{args.frames} frames of {args.height}x{args.width}: per-frame '
           f'J/F {per_frame:.1f} s, with sequence statistics and temporal '
           f'stability {total:.1f} s ({1000 * total / args.frames:.2f} '

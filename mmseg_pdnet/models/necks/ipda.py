@@ -1,4 +1,6 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
+import re
+from collections import defaultdict
 from typing import Dict, List, Sequence
 
 import torch
@@ -9,7 +11,7 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from ..utils import init_pdnet_weights
-from .part_cross_attention import PartCrossAttention
+from .part_cross_attention import PartCrossAttention, grouped_norm_cfg
 
 
 @MODELS.register_module()
@@ -34,6 +36,20 @@ class IPDA(BaseModule):
     features of the references are thereby combined as an attention-weighted
     mixture rather than an average.
 
+    The p parts have their own weights but run together, as a few large
+    kernels instead of p small ones: the first 1x1 conv of every part
+    branch reads the same adapted feature, so the p of them are one conv
+    to ``p * channels`` channels; the 3x3 and the last 1x1 are grouped
+    convs (``groups=p``: part k reads only its own channels); the shared
+    part head runs once on the ``B * p`` part features; the attention is
+    batched over parts (:class:`PartCrossAttention`). One BN over the
+    ``p * channels`` channels equals p separate BNs (BN is per channel,
+    also with batch statistics). Part k is channel block
+    ``k * channels:(k + 1) * channels``. State dicts of the earlier
+    per-part modules (``part_branches.{k}.{i}.*``, ``attentions.{k}.*``,
+    version < 2) are converted when loaded
+    (:meth:`upgrade_state_dict`).
+
     Args:
         in_channels (int): Width of A. Defaults to 128.
         channels (int): Width of the adapted and part features. Defaults 64.
@@ -44,9 +60,14 @@ class IPDA(BaseModule):
             (as the authors).
         downsample (int): Downsampling factor from A to the IPDA
             resolution. Defaults to 4 (stride 4 -> 16).
-        norm_cfg (dict): Norm config.
+        norm_cfg (dict): Norm config (of one part: the part layers get
+            :func:`grouped_norm_cfg`).
         init_cfg (dict, optional): Initialisation config.
     """
+
+    # 2: the parts run batched (grouped convs), see the class doc; version 1
+    # state dicts (per-part modules) are converted when loaded
+    _version = 2
 
     def __init__(self,
                  in_channels: int = 128,
@@ -62,7 +83,7 @@ class IPDA(BaseModule):
         if num_parts < 1 or num_refs < 1:
             raise ValueError('IPDA needs num_parts >= 1 and num_refs >= 1, '
                              f'got num_parts={num_parts}, num_refs={num_refs}')
-        self.num_parts = num_parts
+        self.num_parts = p = num_parts
         self.num_refs = num_refs
         self.downsample = downsample
         self.channels = channels
@@ -71,30 +92,34 @@ class IPDA(BaseModule):
             ConvModule(in_channels, in_channels, 3, padding=1, **conv),
             ConvModule(in_channels, channels, 1, **conv))
         self.saliency = nn.Conv2d(channels, 1, 3, padding=1)
-        self.part_branches = nn.ModuleList(
-            nn.Sequential(
-                ConvModule(channels, channels, 1, **conv),
-                ConvModule(channels, channels, 3, padding=1, **conv),
-                ConvModule(channels, channels, 1, **conv))
-            for _ in range(num_parts))
+        # the p part branches (1x1 -> 3x3 -> 1x1), side by side; the
+        # grouped weights are (p * channels, channels, k, k): Kaiming fan_in
+        # is that of one part's conv
+        parts = dict(bias=False, norm_cfg=grouped_norm_cfg(norm_cfg, p))
+        self.part_branches = nn.Sequential(
+            ConvModule(channels, p * channels, 1, **parts),
+            ConvModule(p * channels, p * channels, 3, padding=1, groups=p,
+                       **parts),
+            ConvModule(p * channels, p * channels, 1, groups=p, **parts))
+        # ONE head shared by all parts (the authors'), so that the part
+        # logits of different parts are comparable in the softmax of D^k
         self.part_head = nn.Conv2d(channels, 1, 3, padding=1)
-        self.attentions = nn.ModuleList(
-            PartCrossAttention(channels, attn_channels, scale_attention,
-                               norm_cfg) for _ in range(num_parts))
+        self.attention = PartCrossAttention(channels, attn_channels, p,
+                                            scale_attention, norm_cfg)
 
     def init_weights(self) -> None:
         super().init_weights()
         if self.init_cfg is None:
             init_pdnet_weights(self)
 
-    def decouple(self, appearance: Tensor) -> Dict[str, object]:
+    def decouple(self, appearance: Tensor) -> Dict[str, Tensor]:
         """Unsupervised part decoupling of one frame (stage 1).
 
         Args:
             appearance (Tensor): A, ``(B, in_channels, H/4, W/4)``.
 
         Returns:
-            dict: ``parts`` list of p tensors P^k ``(B, channels, h, w)``;
+            dict: ``parts`` P^k stacked, ``(B, p, channels, h, w)``;
             ``sal_logit`` ``(B, 1, h, w)``; ``part_logits`` ``(B, p, h, w)``
             (h, w = H/16, W/16).
         """
@@ -103,10 +128,15 @@ class IPDA(BaseModule):
         x = F.interpolate(appearance, size=(h, w), mode='bilinear',
                           align_corners=True)
         x = self.adapter(x)
-        parts = [branch(x) for branch in self.part_branches]
-        part_logits = torch.cat([self.part_head(p) for p in parts], dim=1)
+        b, p, c = x.shape[0], self.num_parts, self.channels
+        parts = self.part_branches(x)  # (B, p * C, h, w)
+        # the shared head on the B * p part features: one conv, no weight
+        # copies (reshape, not unflatten: ONNX export keeps h, w dynamic)
+        part_logits = self.part_head(parts.reshape(b * p, c, h, w))
         return dict(
-            parts=parts, sal_logit=self.saliency(x), part_logits=part_logits)
+            parts=parts.reshape(b, p, c, h, w),
+            sal_logit=self.saliency(x),
+            part_logits=part_logits.reshape(b, p, h, w))
 
     def encode_reference(self, ref_appearances: Sequence[Tensor]
                          ) -> Dict[str, Tensor]:
@@ -128,15 +158,14 @@ class IPDA(BaseModule):
 
     def _reference_cache(self, refs: Sequence[dict]) -> Dict[str, Tensor]:
         """Keys/values ``(B, p, d, N)`` of decoupled reference frames."""
-        keys, values = [], []
-        for ref in refs:
-            kv = [att.encode_reference(p)
-                  for att, p in zip(self.attentions, ref['parts'])]
-            keys.append(torch.stack([x['key'] for x in kv], dim=1))
-            values.append(torch.stack([x['value'] for x in kv], dim=1))
-        return dict(key=torch.cat(keys, dim=-1), value=torch.cat(values, -1))
+        kv = [self.attention.encode_reference(ref['parts']) for ref in refs]
+        if len(kv) == 1:  # nothing to concatenate: no copy
+            return kv[0]
+        return dict(
+            key=torch.cat([x['key'] for x in kv], dim=-1),
+            value=torch.cat([x['value'] for x in kv], dim=-1))
 
-    def assemble(self, target: Dict[str, object],
+    def assemble(self, target: Dict[str, Tensor],
                  ref_cache: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Correlation extraction and assembly (stages 2-3, eq. 1-2).
 
@@ -150,11 +179,9 @@ class IPDA(BaseModule):
         """
         part_masks = target['sal_logit'].sigmoid() * \
             target['part_logits'].softmax(dim=1)  # eq. (1)
-        motion = 0
-        for k, (att, part) in enumerate(zip(self.attentions,
-                                            target['parts'])):
-            q_k = att(part, ref_cache['key'][:, k], ref_cache['value'][:, k])
-            motion = motion + q_k * part_masks[:, k:k + 1]  # eq. (2)
+        q = self.attention(target['parts'], ref_cache['key'],
+                           ref_cache['value'])  # Q_t^k, (B, p, C, h, w)
+        motion = (q * part_masks.unsqueeze(2)).sum(dim=1)  # eq. (2)
         return dict(motion=motion, part_masks=part_masks)
 
     def forward(self, target_appearance: Tensor,
@@ -183,3 +210,68 @@ class IPDA(BaseModule):
             ref_sal_logits=[r['sal_logit'] for r in refs],
             ref_part_logits=[r['part_logits'] for r in refs])
         return out
+
+    # ------------------------------------------------------------------ #
+    # state dicts of the per-part layout (version 1)
+    # ------------------------------------------------------------------ #
+    _PER_PART_KEY = re.compile(
+        r'(?P<module>part_branches|attentions)\.(?P<part>\d+)\.(?P<rest>.+)')
+    _BATCHED_MODULE = dict(part_branches='part_branches',
+                           attentions='attention')
+
+    @classmethod
+    def upgrade_state_dict(cls, state_dict: dict, prefix: str = '') -> bool:
+        """Convert the per-part weights of a version-1 IPDA, in place.
+
+        Version 1 held one module per part: ``part_branches.{k}.{i}.*`` (a
+        ``Sequential`` of three ConvModules per part) and
+        ``attentions.{k}.*`` (one :class:`PartCrossAttention` per part).
+        Their tensors are concatenated over k along the first (output
+        channel) axis into ``part_branches.{i}.*`` and ``attention.*``;
+        0-dim buffers (BN ``num_batches_tracked``, equal for all parts)
+        are taken from part 0. Keys whose parts are not exactly 0..n-1 are
+        left as they are (strict loading then reports them).
+
+        Args:
+            state_dict (dict): Weights, changed in place.
+            prefix (str): Prefix of the IPDA's keys, e.g. ``'neck.'``.
+
+        Returns:
+            bool: Whether any key was converted.
+        """
+        groups = defaultdict(dict)  # new key -> {part: old key}
+        for key in list(state_dict):
+            if not key.startswith(prefix):
+                continue
+            found = cls._PER_PART_KEY.fullmatch(key[len(prefix):])
+            if found is None:
+                continue
+            module, rest = found['module'], found['rest']
+            # version 1 branches are part_branches.{k}.{i}.*; version 2
+            # keys part_branches.{i}.conv.* have no second index
+            if module == 'part_branches' and not re.match(r'\d+\.', rest):
+                continue
+            new = f'{prefix}{cls._BATCHED_MODULE[module]}.{rest}'
+            groups[new][int(found['part'])] = key
+        converted = False
+        for new, parts in groups.items():
+            if sorted(parts) != list(range(len(parts))) or new in state_dict:
+                continue
+            tensors = [state_dict.pop(parts[k]) for k in range(len(parts))]
+            state_dict[new] = tensors[0] if tensors[0].dim() == 0 else \
+                torch.cat(tensors, dim=0)
+            converted = True
+        return converted
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # a state dict without metadata (e.g. a dict comprehension over
+        # one) has no version: the key pattern decides, and it matches no
+        # version 2 key
+        version = local_metadata.get('version')
+        if version is None or version < 2:
+            self.upgrade_state_dict(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)

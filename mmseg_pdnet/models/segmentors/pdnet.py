@@ -117,12 +117,23 @@ class PDNet(BaseSegmentor):
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: Optional[List[dict]] = None) -> Tensor:
         """Paired forward to mask logits ``(B, 1, H, W)`` at input size."""
-        return self._paired_forward(inputs)['seg_logit']
+        return self.forward_paired(inputs)['seg_logit']
 
-    def _paired_forward(self, inputs: Tensor,
-                        size='input') -> Dict[str, Tensor]:
-        """Paired forward: ``seg_logit`` at ``size`` (``'input'``: the
-        input size; None: stride 4) and, with IPDA, the part maps."""
+    def forward_paired(self, inputs: Tensor,
+                       size='input') -> Dict[str, Tensor]:
+        """Paired forward: target and reference frame(s) through the
+        encoder together.
+
+        Args:
+            inputs (Tensor): ``(B, 3 * (1 + R), H, W)`` normalised frames,
+                target first.
+            size (tuple | str | None): Size of ``seg_logit``: ``'input'``
+                (default) the input size, None stride 4, or ``(h, w)``.
+
+        Returns:
+            dict[str, Tensor]: ``seg_logit`` ``(B, 1, *size)`` and, with
+            IPDA, ``parts`` R_t^k ``(B, p, H/16, W/16)``.
+        """
         if size == 'input':
             size = inputs.shape[-2:]
         levels = self.extract_feat(inputs)
@@ -199,11 +210,11 @@ class PDNet(BaseSegmentor):
             with IPDA, ``pred_parts`` (R_t^k, ``(p, H/16, W/16)``).
         """
         if self._padded(data_samples):
-            out = self._paired_forward(inputs)
+            out = self.forward_paired(inputs)
         else:
             # as the authors: the stride-4 logits are resized straight to
             # the original size (then sigmoid), not through the input size
-            out = self._paired_forward(inputs, size=None)
+            out = self.forward_paired(inputs, size=None)
         samples = self.postprocess_result(out['seg_logit'], data_samples)
         for i, sample in enumerate(samples):
             sample.pred_sem_seg.data = sample.pred_sem_seg.data.long()
