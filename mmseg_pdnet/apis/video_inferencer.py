@@ -7,13 +7,12 @@ from typing import Dict, Iterator, Optional, Tuple, Union
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
-from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from torch import nn
 
+from ..models.utils import fuse_conv_bn, resize_bilinear
 from ..utils.amp import amp_dtype
 from ..utils.checkpoint import load_state_dict_checked
 from .cuda_graph_runner import CUDAGraphRunner
@@ -73,12 +72,11 @@ def fold_conv_bn(model: nn.Module) -> nn.Module:
     """Fold every eval-mode BN into the conv before it, in place.
 
     Inference only: each folded pair runs as one convolution (one kernel
-    and one pass over the feature map less). ``mmcv.cnn.fuse_conv_bn``
-    pairs a BN with the conv registered before it; every conv + BN of
-    PDNet (ResNet, ``ConvModule`` in the default conv-norm-act order) is
-    such a pair: the folded model equals the unfolded one exactly in
-    float64 (``test_folding_pdnet_is_exact``). This is the one place the
-    inferencer folds, where another folding function is swapped in.
+    and one pass over the feature map less). The folding is the package's
+    :func:`~mmseg_pdnet.models.utils.fuse_conv_bn`, which pairs a BN with
+    a conv only where the forward applies one to the other's output; the
+    folded PDNet equals the unfolded one exactly in float64
+    (``test_folding_pdnet_is_exact``).
 
     Args:
         model (nn.Module): An eval-mode model with its weights loaded.
@@ -132,7 +130,9 @@ class VideoPortraitInferencer:
             model passed as a module, needs it (ValueError otherwise).
         refresh_every (int, optional): Renew the reference every N frames.
         scene_cut_threshold (float, optional): Renew on a scene cut.
-        threshold (float): Mask threshold on the probability. Default 0.5.
+        threshold (float, optional): Mask threshold on the probability.
+            Defaults to the model's ``decode_head.threshold`` (0.5), as
+            ``tools/test.py``.
         amp (bool | str): Run the network under ``torch.autocast``:
             ``'fp16'``, ``'bf16'``, True (fp16 on CUDA, bf16 elsewhere) or
             False (float32, the default). Probabilities stay within
@@ -160,7 +160,7 @@ class VideoPortraitInferencer:
                  input_size: Optional[Tuple[int, int]] = None,
                  refresh_every: Optional[int] = None,
                  scene_cut_threshold: Optional[float] = None,
-                 threshold: float = 0.5,
+                 threshold: Optional[float] = None,
                  amp: Union[bool, str] = False,
                  channels_last: bool = False,
                  strict: bool = True,
@@ -194,7 +194,8 @@ class VideoPortraitInferencer:
         self._upload = FrameUploader(self.device)
         self.refresh_every = refresh_every
         self.scene_cut_threshold = scene_cut_threshold
-        self.threshold = threshold
+        self.threshold = threshold if threshold is not None else \
+            float(getattr(self.model.decode_head, 'threshold', 0.5))
         self._runner = CUDAGraphRunner(self._target_step) if compile \
             else None
 
@@ -238,26 +239,13 @@ class VideoPortraitInferencer:
             dict[str, Tensor]: ``prob`` ``(1, 1, H0, W0)`` float32 and,
             with IPDA, ``parts`` ``(1, p, H/16, W/16)`` float32.
         """
-        # forward_target returns the logits resized to the INPUT size;
-        # PDNet.predict resizes the decode head's stride-4 logits straight
-        # to the original size. Take those from the head, so one resize
-        # gives the frame size, as predict.
-        head_out = []
-        hook = self.model.decode_head.register_forward_hook(
-            lambda module, args, out: head_out.append(out))
-        try:
-            with self._autocast():
-                out = self.model.forward_target(
-                    self.preprocessor.normalize(x, self.memory_format),
-                    cache)
-        finally:
-            hook.remove()
-        if len(head_out) != 1:
-            raise RuntimeError('expected one decode head call per target '
-                               f'frame, got {len(head_out)}')
-        prob = F.interpolate(
-            head_out[0].float(), size=size, mode='bilinear',
-            align_corners=self.model.align_corners).sigmoid()
+        # as PDNet.predict: the stride-4 logits are resized straight to
+        # the original frame size (one resize), then sigmoid
+        with self._autocast():
+            out = self.model.forward_target(
+                self.preprocessor.normalize(x, self.memory_format), cache,
+                size=None)
+        prob = resize_bilinear(out['seg_logit'].float(), size).sigmoid()
         result = dict(prob=prob)
         if 'parts' in out:
             result['parts'] = out['parts'].float()

@@ -1,4 +1,4 @@
-from .mask_folders import (PRED_FORMATS, binarize_prediction,
+from .mask_folders import (PRED_FORMATS, binarize_prediction,  # noqa: F401
                            describe_pred_format, evaluate_folders,
                            read_prediction)
 from .metrics import *  # noqa: F401,F403

@@ -195,6 +195,32 @@ def test_cached_reference_matches_paired_forward():
     torch.testing.assert_close(paired['parts'], cached['parts'])
 
 
+def test_forward_target_gives_stride4_logits_for_a_direct_resize():
+    model = build(tiny_cfg()).eval()
+    x = model.data_preprocessor(make_batch(n=1, size=64), False)['inputs']
+    with torch.no_grad():
+        cache = model.encode_reference(x[:, 3:])
+        full = model.forward_target(x[:, :3], cache)['seg_logit']
+        s4 = model.forward_target(x[:, :3], cache, size=None)['seg_logit']
+        paired = model.forward_paired(x, size=None)['seg_logit']
+    assert full.shape[-2:] == (64, 64) and s4.shape[-2:] == (16, 16)
+    assert (s4 - paired).abs().max() <= 1e-4
+
+
+def test_threshold_has_one_source():
+    """The mask threshold is decode_head.threshold; a test_cfg threshold,
+    which used to overwrite it, is refused with a pointer."""
+    cfg = tiny_cfg()
+    cfg.decode_head.threshold = 0.3
+    assert build(cfg).decode_head.threshold == 0.3
+    cfg.test_cfg = dict(threshold=0.5)
+    with pytest.raises(ValueError, match='model.decode_head.threshold'):
+        build(cfg)
+    cfg.test_cfg = dict(mode='slide')
+    with pytest.raises(ValueError, match='whole frames only'):
+        build(cfg)
+
+
 def test_wrong_number_of_channels_is_a_clear_error():
     model = build(tiny_cfg()).eval()
     with pytest.raises(ValueError, match='expects 6 input channels'):

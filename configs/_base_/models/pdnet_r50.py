@@ -52,6 +52,7 @@ model = dict(
         motion_channels=64,
         channels=128,
         num_side_outputs=4,
+        threshold=0.5,  # the mask: probability > threshold
         norm_cfg=norm_cfg,
         loss_decode=dict(type='PDSegLoss', l1_weight=0.8)),
     part_loss=dict(
@@ -68,4 +69,4 @@ model = dict(
             type='FrozenResNet18Features',
             checkpoint='torchvision://resnet18')),
     train_cfg=dict(side_weight=0.8, ref_weight=0.64),
-    test_cfg=dict(mode='whole', threshold=0.5))
+    test_cfg=dict())

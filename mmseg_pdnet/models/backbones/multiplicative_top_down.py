@@ -1,13 +1,12 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
 from typing import List, Sequence, Tuple
 
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils import init_pdnet_weights
+from ..utils import init_pdnet_weights, resize_bilinear
 
 
 @MODELS.register_module()
@@ -76,8 +75,6 @@ class MultiplicativeTopDown(BaseModule):
         outs: List[Tensor] = [self.laterals[-1](feats[-1])]
         for i in range(len(feats) - 2, -1, -1):
             lateral = self.laterals[i](feats[i])
-            coarser = F.interpolate(
-                outs[0], size=lateral.shape[-2:], mode='bilinear',
-                align_corners=True)
+            coarser = resize_bilinear(outs[0], lateral.shape[-2:])
             outs.insert(0, self.smooths[i](lateral * coarser))
         return tuple(outs)

@@ -3,14 +3,13 @@ import warnings
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 from torch import Tensor, nn
 
-from ..utils import init_pdnet_weights
+from ..utils import init_pdnet_weights, resize_bilinear
 from .spatiotemporal_fusion import SpatiotemporalFusion
 
 
@@ -141,8 +140,7 @@ class PDFusionHead(BaseDecodeHead):
         if gt.ndim != 4 or gt.shape[1] != 1:
             raise ValueError('PDFusionHead expects gt_sem_seg masks of shape '
                              f'(1, H, W), got {tuple(gt.shape[1:])}')
-        logits = F.interpolate(seg_logits, size=gt.shape[-2:],
-                               mode='bilinear', align_corners=True)
+        logits = resize_bilinear(seg_logits, gt.shape[-2:])
         with torch.no_grad():
             pred = logits.sigmoid() > self.threshold
             acc = (pred == (gt > 0.5)).float().mean() * 100
@@ -168,7 +166,6 @@ class PDFusionHead(BaseDecodeHead):
                              f'levels, got {len(levels)}')
         finer = [levels[0]] + list(levels[:-1])
         return [
-            head(x if x.shape[-2:] == f.shape[-2:] else F.interpolate(
-                x, size=f.shape[-2:], mode='bilinear', align_corners=True))
+            head(resize_bilinear(x, f.shape[-2:]))
             for head, x, f in zip(self.side_heads, levels, finer)
         ]

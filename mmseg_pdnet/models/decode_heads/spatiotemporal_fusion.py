@@ -1,9 +1,10 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
+
+from ..utils import resize_bilinear
 
 
 @MODELS.register_module()
@@ -43,8 +44,6 @@ class SpatiotemporalFusion(BaseModule):
         Returns:
             Tensor: fused features ``(B, C, H/4, W/4)``.
         """
-        motion = F.interpolate(
-            motion, size=appearance.shape[-2:], mode='bilinear',
-            align_corners=True)
+        motion = resize_bilinear(motion, appearance.shape[-2:])
         t = self.expand(motion)
         return self.refine(appearance + t + appearance * self.gate(t))

@@ -37,8 +37,9 @@ class GeometricConcentrationLoss(nn.Module):
         """
         parts, = at_least_float32(parts)
         _, _, h, w = parts.shape
-        gy = torch.arange(h, device=parts.device, dtype=parts.dtype) / h * 2 - 1
-        gx = torch.arange(w, device=parts.device, dtype=parts.dtype) / w * 2 - 1
+        grid = dict(device=parts.device, dtype=parts.dtype)
+        gy = torch.arange(h, **grid) / h * 2 - 1
+        gx = torch.arange(w, **grid) / w * 2 - 1
         # marginals over one axis make the 2-D moments 1-D sums
         py, px = parts.sum(dim=3), parts.sum(dim=2)  # (B, p, H), (B, p, W)
         mass = py.sum(dim=2) + self.eps  # (B, p)

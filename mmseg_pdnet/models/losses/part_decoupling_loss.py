@@ -2,10 +2,10 @@
 from typing import Dict, Optional
 
 import torch
-import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ..utils import resize_bilinear
 from .area_variance_loss import AreaVarianceLoss
 from .geometric_concentration_loss import GeometricConcentrationLoss
 from .orthonormal_loss import OrthonormalLoss
@@ -131,10 +131,8 @@ class PartDecouplingLoss(nn.Module):
         # float32 also under AMP: full-resolution sums (precision.py)
         part_logits, sal_logit = at_least_float32(part_logits, sal_logit)
         size = gt.shape[-2:]
-        probs = F.interpolate(part_logits, size=size, mode='bilinear',
-                              align_corners=True).softmax(dim=1)
-        saliency = F.interpolate(sal_logit, size=size, mode='bilinear',
-                                 align_corners=True).sigmoid()
+        probs = resize_bilinear(part_logits, size).softmax(dim=1)
+        saliency = resize_bilinear(sal_logit, size).sigmoid()
         gt = gt.to(probs.dtype)
         by_gt = self._part_terms(probs * gt, gt, feats)  # eq. (5)
         by_sal = self._part_terms(probs * saliency, saliency, feats)  # (1)

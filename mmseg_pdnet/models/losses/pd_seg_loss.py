@@ -1,8 +1,8 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
-import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ..utils import resize_bilinear
 from .precision import at_least_float32
 from .sigmoid_l1_loss import SigmoidL1Loss
 from .weighted_bce_loss import WeightedBCELoss
@@ -47,8 +47,6 @@ class PDSegLoss(nn.Module):
             Tensor: scalar loss.
         """
         logit, = at_least_float32(logit)  # full-frame means (precision.py)
-        if logit.shape[-2:] != target.shape[-2:]:
-            logit = F.interpolate(logit, size=target.shape[-2:],
-                                  mode='bilinear', align_corners=True)
+        logit = resize_bilinear(logit, target.shape[-2:])
         return self.loss_weight * (self.bce(logit, target) +
                                    self.l1(logit, target))

@@ -4,11 +4,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ..utils import resize_bilinear
 from .precision import at_least_float32
-
-
-def _upsample(x: Tensor, size) -> Tensor:
-    return F.interpolate(x, size=size, mode='bilinear', align_corners=True)
 
 
 @MODELS.register_module()
@@ -77,18 +74,18 @@ class SemanticConsistencyLoss(nn.Module):
         prototypes = basis.relu()
         numel = b * feats.shape[1] * h * w
         if not self.lean:
-            target = _upsample(feats, (h, w)) * mask
+            target = resize_bilinear(feats, (h, w)) * mask
             recon = torch.einsum('bphw,pc->bchw', parts, prototypes)
             return self.loss_weight * F.mse_loss(recon, target)
 
         gram = prototypes @ prototypes.t()  # (p, p)
         recon_sq = (parts * torch.einsum('qp,bphw->bqhw', gram, parts)).sum(1)
-        projected = _upsample(
+        projected = resize_bilinear(
             torch.einsum('bchw,pc->bphw', feats, prototypes), (h, w))
         cross = (parts * projected).sum(1) * mask[:, 0]
         with torch.no_grad():
             feat_sq = sum(
-                _upsample(c, (h, w)).pow(2).sum(1)
+                resize_bilinear(c, (h, w)).pow(2).sum(1)
                 for c in feats.split(self.chunk, dim=1))
         energy = recon_sq - 2 * cross + mask[:, 0].pow(2) * feat_sq
         return self.loss_weight * energy.sum() / numel

@@ -4,13 +4,12 @@ from collections import defaultdict
 from typing import Dict, List, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils import init_pdnet_weights
+from ..utils import init_pdnet_weights, resize_bilinear
 from .part_cross_attention import PartCrossAttention, grouped_norm_cfg
 
 
@@ -125,8 +124,7 @@ class IPDA(BaseModule):
         """
         h = appearance.shape[-2] // self.downsample
         w = appearance.shape[-1] // self.downsample
-        x = F.interpolate(appearance, size=(h, w), mode='bilinear',
-                          align_corners=True)
+        x = resize_bilinear(appearance, (h, w))
         x = self.adapter(x)
         b, p, c = x.shape[0], self.num_parts, self.channels
         parts = self.part_branches(x)  # (B, p * C, h, w)

@@ -2,7 +2,6 @@
 from typing import Dict, List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
@@ -10,14 +9,17 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
-
-def _resize(x: Tensor, size) -> Tensor:
-    return F.interpolate(x, size=size, mode='bilinear', align_corners=True)
+from ..utils import resize_bilinear
 
 
 @MODELS.register_module()
 class PDNet(BaseSegmentor):
     """Part-Decoupling Network for video portrait segmentation (paper sec. 4).
+
+    Paper: T. Yu, C. Xia, J. Li, "Towards Imbalanced Motion: Part-Decoupling
+    Network for Video Portrait Segmentation", Science China Information
+    Sciences (https://arxiv.org/abs/2307.16565). Section and equation
+    numbers in this package refer to it.
 
     A Siamese encoder turns the target frame I_t and the reference frame(s)
     I_ref into appearance features A (sec. 4.1); the IPDA neck decouples
@@ -44,7 +46,9 @@ class PDNet(BaseSegmentor):
         train_cfg (dict, optional): ``side_weight`` (0.8) weights the
             target's side and part losses, ``ref_weight`` (0.64) those of
             the reference frame(s), averaged over references.
-        test_cfg (dict, optional): ``threshold`` of the mask (0.5).
+        test_cfg (dict, optional): Nothing to set: inference is always
+            whole-image, and the mask threshold is the decode head's
+            ``threshold`` (MMSeg's one-channel rule), its only source.
         data_preprocessor (dict, optional): :class:`PairedSegDataPreProcessor`
             config.
         init_cfg (dict, optional): Initialisation config.
@@ -89,8 +93,19 @@ class PDNet(BaseSegmentor):
         self.side_weight = train_cfg.get('side_weight', 0.8)
         self.ref_weight = train_cfg.get('ref_weight', 0.64)
         self.train_cfg = train_cfg
-        self.test_cfg = test_cfg or {}
-        self.decode_head.threshold = self.test_cfg.get('threshold', 0.5)
+        self.test_cfg = self._check_test_cfg(test_cfg or {})
+
+    @staticmethod
+    def _check_test_cfg(test_cfg: dict) -> dict:
+        """Refuse settings PDNet would silently ignore."""
+        if 'threshold' in test_cfg:
+            raise ValueError(
+                'PDNet: the mask threshold is model.decode_head.threshold '
+                '(one source); test_cfg.threshold is not read, move it there')
+        if test_cfg.get('mode', 'whole') != 'whole':
+            raise ValueError('PDNet predicts whole frames only, got '
+                             f"test_cfg.mode={test_cfg['mode']!r}")
+        return test_cfg
 
     # ------------------------------------------------------------------ #
     # shared forward pieces
@@ -112,7 +127,7 @@ class PDNet(BaseSegmentor):
               size) -> Tensor:
         """Mask logits resized to ``size`` (None: at stride 4)."""
         logit = self.decode_head((appearance, motion))
-        return logit if size is None else _resize(logit, size)
+        return logit if size is None else resize_bilinear(logit, size)
 
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: Optional[List[dict]] = None) -> Tensor:
@@ -169,8 +184,8 @@ class PDNet(BaseSegmentor):
         levels = self.backbone.forward_frames(refs)
         return self.neck.encode_reference([lv[0] for lv in levels])
 
-    def forward_target(self, img: Tensor,
-                       ref_cache: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    def forward_target(self, img: Tensor, ref_cache: Dict[str, Tensor],
+                       size='input') -> Dict[str, Tensor]:
         """Segment a target frame with a cached reference.
 
         Gives the same result as the paired forward on (img, reference).
@@ -178,18 +193,23 @@ class PDNet(BaseSegmentor):
         Args:
             img (Tensor): ``(B, 3, H, W)`` normalised target frames.
             ref_cache (dict): Output of :meth:`encode_reference`.
+            size (str | tuple | None): Size of ``seg_logit``: ``'input'``
+                (default) the input size ``(H, W)``, None the stride-4 logits
+                ``(H/4, W/4)`` (to resize straight to a frame's own size, as
+                :meth:`predict`), or an explicit ``(H', W')``.
 
         Returns:
-            dict[str, Tensor]: ``seg_logit`` ``(B, 1, H, W)`` logits at the
-            input size and, with IPDA, ``parts`` R_t^k ``(B, p, H/16, W/16)``.
+            dict[str, Tensor]: ``seg_logit`` ``(B, 1, *size)`` logits and,
+            with IPDA, ``parts`` R_t^k ``(B, p, H/16, W/16)``.
         """
+        if size == 'input':
+            size = img.shape[-2:]
         appearance = self.backbone(img)[0]
         if not self.use_ipda:
-            return dict(seg_logit=self._head(appearance, None,
-                                             img.shape[-2:]))
+            return dict(seg_logit=self._head(appearance, None, size))
         out = self.neck.assemble(self.neck.decouple(appearance), ref_cache)
         return dict(
-            seg_logit=self._head(appearance, out['motion'], img.shape[-2:]),
+            seg_logit=self._head(appearance, out['motion'], size),
             parts=out['part_masks'])
 
     # ------------------------------------------------------------------ #
@@ -219,7 +239,8 @@ class PDNet(BaseSegmentor):
         for i, sample in enumerate(samples):
             sample.pred_sem_seg.data = sample.pred_sem_seg.data.long()
             if 'parts' in out:
-                sample.set_data(dict(pred_parts=PixelData(data=out['parts'][i])))
+                sample.set_data(
+                    dict(pred_parts=PixelData(data=out['parts'][i])))
         return samples
 
     @staticmethod
