@@ -3,7 +3,8 @@
 # (`make demo`; data from tools/make_demo_data.py --out data/demo).
 _base_ = [
     '../_base_/models/pdnet_r50.py', '../_base_/datasets/demo.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/schedule_alternating_60e.py'
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_alternating_60e.py'
 ]
 model = dict(
     backbone=dict(
