@@ -82,6 +82,10 @@ from mmseg_pdnet.utils.benchmarking import (PEAK_MEMORY_METHOD,
                                             peak_memory_mb, summarize,
                                             synchronize, time_interleaved,
                                             uses_cudagraphs)
+from mmseg_pdnet.utils.amp import add_amp_argument, amp_dtype
+from mmseg_pdnet.utils.cli import CLIError, check_config_path, check_device
+
+USAGE = 'benchmark.py CONFIG [CHECKPOINT] [options]'
 
 # Baseline heads (c): MMSeg's standard FPN width (configs/_base_/models/
 # fpn_r50.py) and an FCN head with two 3x3 convs on the stride-4 FPN level.
@@ -104,12 +108,7 @@ def parse_args(argv=None):
                         help='square input side in pixels')
     parser.add_argument('--batch', type=int, default=1,
                         help='inference batch size')
-    parser.add_argument('--amp', action='store_true',
-                        help='torch.autocast (see --amp-dtype)')
-    parser.add_argument('--amp-dtype', choices=['fp16', 'bf16'],
-                        default=None,
-                        help='autocast dtype (default fp16 on cuda, bf16 on '
-                        'cpu)')
+    add_amp_argument(parser, 'the timed calls (torch.autocast)')
     parser.add_argument('--channels-last', action='store_true',
                         help='channels_last memory format for weights and '
                         'inputs')
@@ -154,10 +153,14 @@ def parse_args(argv=None):
                          f'{getattr(args, name)}')
     if args.warmup < 0:
         parser.error(f'--warmup must be >= 0, got {args.warmup}')
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda but torch.cuda.is_available() is False')
-    if args.amp_dtype is None:
-        args.amp_dtype = 'fp16' if args.device == 'cuda' else 'bf16'
+    try:
+        check_config_path(args.config, USAGE)
+        check_device(args.device)
+    except CLIError as err:
+        parser.error(str(err))
+    # the autocast dtype's name ('fp16' / 'bf16'), None without --amp
+    args.amp_dtype = {torch.float16: 'fp16', torch.bfloat16: 'bf16'}.get(
+        amp_dtype(args.amp, args.device))
     if args.compile_mode is not None or args.compile_backend is not None:
         args.compile = True
     if args.compile:
@@ -239,9 +242,9 @@ def build_model(cfg: dict, device: str, checkpoint: Optional[str] = None):
 
 
 def autocast(args):
-    if not args.amp:
+    dtype = amp_dtype(args.amp, args.device)
+    if dtype is None:
         return nullcontext()
-    dtype = torch.float16 if args.amp_dtype == 'fp16' else torch.bfloat16
     return torch.autocast(device_type=args.device, dtype=dtype)
 
 
@@ -534,7 +537,7 @@ def run(args) -> dict:
         settings=dict(
             config=args.config, checkpoint=args.checkpoint,
             device=args.device, size=args.size, batch=args.batch,
-            amp=args.amp, amp_dtype=args.amp_dtype if args.amp else None,
+            amp=bool(args.amp), amp_dtype=args.amp_dtype,
             channels_last=args.channels_last,
             fuse_conv_bn=args.fuse_conv_bn, compile=args.compile,
             compile_mode=args.compile_mode,
