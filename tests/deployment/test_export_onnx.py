@@ -1,10 +1,8 @@
 import torch
 
-from tests.apis.conftest import tiny_model_files  # noqa: F401
-
 
 def test_export_and_run_in_onnxruntime(load_tool, tmp_path, capsys,
-                                       tiny_model_files):  # noqa: F811
+                                       tiny_model_files):
     tool = load_tool('deployment/export_onnx.py')
     cfg, ckpt = tiny_model_files
     out = tmp_path / 'onnx'
@@ -21,7 +19,7 @@ def test_export_and_run_in_onnxruntime(load_tool, tmp_path, capsys,
 
 
 def test_streaming_graphs_equal_the_paired_graph(load_tool, tmp_path,
-                                                 tiny_model_files):  # noqa
+                                                 tiny_model_files):
     import numpy as np
     import onnxruntime as ort
     tool = load_tool('deployment/export_onnx.py')
@@ -41,7 +39,7 @@ def test_streaming_graphs_equal_the_paired_graph(load_tool, tmp_path,
 
 
 def test_mismatched_checkpoint_is_a_clear_error(load_tool, tmp_path, capsys,
-                                                tiny_model_files):  # noqa
+                                                tiny_model_files):
     tool = load_tool('deployment/export_onnx.py')
     cfg, ckpt = tiny_model_files
     state = torch.load(ckpt)['state_dict']
@@ -53,7 +51,7 @@ def test_mismatched_checkpoint_is_a_clear_error(load_tool, tmp_path, capsys,
 
 
 def test_default_size_and_preprocessing_metadata(load_tool, tmp_path, capsys,
-                                                 tiny_model_files):  # noqa
+                                                 tiny_model_files):
     """No --size: the config's test size (PairedResize scale=64), stored
     with the whole preprocessing in every graph's metadata_props."""
     import onnx
@@ -88,7 +86,7 @@ def test_default_size_and_preprocessing_metadata(load_tool, tmp_path, capsys,
 
 
 def test_size_is_needed_without_a_test_resize(load_tool, tmp_path, capsys,
-                                              tiny_model_files):  # noqa
+                                              tiny_model_files):
     tool = load_tool('deployment/export_onnx.py')
     cfg, ckpt = tiny_model_files
     no_resize = tmp_path / 'no_resize.py'
@@ -105,7 +103,7 @@ def test_size_is_needed_without_a_test_resize(load_tool, tmp_path, capsys,
 
 
 def test_swapped_arguments_are_named(load_tool, tmp_path, capsys,
-                                     tiny_model_files):  # noqa
+                                     tiny_model_files):
     tool = load_tool('deployment/export_onnx.py')
     cfg, ckpt = tiny_model_files
     assert tool.main([ckpt, cfg, '--out-dir', str(tmp_path)]) == 1

@@ -18,8 +18,8 @@ from mmseg.registry import HOOKS
 from mmseg_pdnet.engine.hooks import AtomicCheckpointHook
 from mmseg_pdnet.engine.hooks.atomic_checkpoint_hook import TMP_SUFFIX
 from mmseg_pdnet.utils import load_checkpoint_file
-from tests.engine.tiny_config import (ROOT, import_tool, make_tiny_data,
-                                      write_tiny_config)
+from tests.helpers import (DEMO_CONFIG, import_tool, make_tiny_data,
+                           write_tiny_config)
 from tests.utils.test_checkpoint import ToyData, ToyModel
 
 
@@ -52,7 +52,7 @@ def after_epoch_1(tmp_path_factory):
 
 
 def test_our_configs_and_the_mmseg_scope_use_it():
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pdnet', 'pdnet_r18_1xb4-5e_demo-128x128.py'))
+    cfg = Config.fromfile(DEMO_CONFIG)
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1
     init_default_scope('mmseg')

@@ -7,7 +7,8 @@ import sys
 
 import torch
 
-from .tiny_config import ROOT, make_image_set, make_tiny_data, write_tiny_config
+from tests.helpers import (ROOT, make_image_set, make_tiny_data,
+                           write_tiny_config)
 
 
 def free_port():

@@ -23,9 +23,9 @@ from mmseg_pdnet.engine.runner.random_state import (TrainingRandomStates,
                                                     seeded_loader,
                                                     set_rng_states)
 from mmseg_pdnet.utils.checkpoint import load_checkpoint_file
+from tests.helpers import (import_tool, make_image_set, make_tiny_data,
+                           write_tiny_config)
 from .conftest import PHASE_OPTIM
-from .tiny_config import (import_tool, make_image_set, make_tiny_data,
-                          write_tiny_config)
 from .toy import ToyDataset, ToySegmentor
 
 

@@ -1,5 +1,3 @@
-import os.path as osp
-
 import pytest
 import torch
 from mmengine.optim import OptimWrapper, build_optim_wrapper
@@ -8,8 +6,8 @@ from torch import nn
 
 from mmseg_pdnet.engine.optimizers import (PhaseOptimWrapperConstructor,
                                            apply_phase_lr, restore_lr)
+from tests.helpers import PAPER_CONFIG, tiny_model_cfg
 from .conftest import BASE_LR, PHASE_OPTIM
-from .tiny_config import ROOT
 from .toy import ToySegmentor
 
 
@@ -57,12 +55,10 @@ def test_pdnet_groups_put_the_part_basis_with_the_heads():
     else, part basis included]; the frozen ResNet-18 is in neither."""
     from mmengine.config import Config
     from mmseg.registry import MODELS
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pdnet', 'pdnet_r50_2xb2-60e_mvps-480x480.py'))
-    cfg.model.backbone.backbone.update(depth=18, init_cfg=None)
-    cfg.model.backbone.decoder.in_channels = [64, 128, 256, 512]
-    cfg.model.part_loss.semantic_extractor.checkpoint = None
+    cfg = Config.fromfile(PAPER_CONFIG)
     with pytest.warns(UserWarning, match='RANDOM'):
-        model = MODELS.build(cfg.model)
+        model = MODELS.build(tiny_model_cfg(
+            num_parts=cfg.model.neck.num_parts, base=PAPER_CONFIG))
     optim = dict(cfg.optim_wrapper, type='OptimWrapper')  # AMP needs a GPU
     optim.pop('loss_scale')
     wrapper = build_optim_wrapper(model, optim)

@@ -7,8 +7,9 @@ import torch
 
 from mmseg_pdnet.utils.benchmarking import (compile_callable, count_ops,
                                             peak_memory_mb, uses_cudagraphs)
+from tests.helpers import config_path
 
-CONFIG = 'configs/_base_/models/pdnet_r50.py'
+CONFIG = config_path('_base_/models/pdnet_r50.py')
 TINY = ['--cfg-options', 'model.backbone.backbone.depth=18',
         'model.backbone.decoder.in_channels=[64,128,256,512]']
 
@@ -231,3 +232,21 @@ def test_cudagraph_compiled_calls_mark_a_new_step(monkeypatch):
         assert fn(1) == 2 and fn(2) == 3
         assert steps == (['step', 'step'] if graphs else []), mode
     assert not uses_cudagraphs('reduce-overhead', backend='eager')
+
+
+def test_device_config_and_amp_arguments_are_checked(capsys):
+    """One-line errors for --device cuda without CUDA and a config in the
+    wrong place; --amp is spelled as in the other tools."""
+    from tests.helpers import import_tool
+    bench = import_tool('analysis_tools/benchmark.py')
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            bench.parse_args([CONFIG, '--device', 'cuda'])
+        err = capsys.readouterr().err
+        assert '--device cuda: CUDA is not available' in err
+    with pytest.raises(SystemExit):
+        bench.parse_args(['model.pth', CONFIG])
+    assert 'usage: benchmark.py CONFIG [CHECKPOINT]' in \
+        capsys.readouterr().err
+    assert bench.parse_args([CONFIG, '--amp', 'fp16']).amp_dtype == 'fp16'
+    assert bench.parse_args([CONFIG]).amp_dtype is None

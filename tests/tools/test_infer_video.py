@@ -7,12 +7,11 @@ import pytest
 import torch
 
 from mmseg_pdnet.apis import video_io
-from tests.apis.conftest import carphone, tiny_model_files  # noqa: F401
 from tests.apis.test_video_io import make_truncated_video, video_codec
 
 
 @pytest.fixture
-def infer(load_tool, capsys, tiny_model_files):  # noqa: F811
+def infer(load_tool, capsys, tiny_model_files):
     tool = load_tool('infer_video.py')
     cfg, ckpt = tiny_model_files
 
@@ -37,7 +36,7 @@ def count_frames(path):
 
 
 @pytest.mark.parametrize('kind', ['overlay', 'background'])
-def test_real_footage_to_mp4(infer, carphone, tmp_path, kind):  # noqa: F811
+def test_real_footage_to_mp4(infer, carphone, tmp_path, kind):
     out = tmp_path / f'{kind}.mp4'
     sheet = tmp_path / 'sheet.png'
     code, io = infer('--out', out, '--output-type', kind, '--background',
@@ -66,7 +65,7 @@ def test_png_sequence_of_masks(infer, tmp_path):
 
 
 @pytest.mark.parametrize('amp', [[], ['bf16']])
-def test_amp_and_channels_last_flags(infer, load_tool, carphone,  # noqa: F811
+def test_amp_and_channels_last_flags(infer, load_tool, carphone,
                                      tmp_path, amp):
     out = tmp_path / 'amp.mp4'
     code, io = infer('--out', out, '--max-frames', 3, '--channels-last',
@@ -121,7 +120,7 @@ def test_frame_size_change_mid_stream(infer, tmp_path):
 
 
 def test_checkpoint_not_matching_config(infer, tmp_path,
-                                        tiny_model_files):  # noqa: F811
+                                        tiny_model_files):
     import torch
     state = torch.load(tiny_model_files[1])['state_dict']
     state.pop('decode_head.conv_seg.bias')
@@ -198,7 +197,7 @@ def io_threads():
 
 
 def test_threaded_output_equals_sequential(infer, tmp_path,
-                                           tiny_model_files):  # noqa: F811
+                                           tiny_model_files):
     """Decoding and encoding in threads: same frames, same order."""
     from mmseg_pdnet.apis import VideoPortraitInferencer, render
     src = frame_folder(tmp_path / 'frames', n=6)
@@ -328,7 +327,7 @@ def test_compile_flag_is_documented(load_tool):
 
 
 def test_swapped_config_and_checkpoint(infer, tmp_path, capsys,
-                                       tiny_model_files):  # noqa: F811
+                                       tiny_model_files):
     cfg, ckpt = tiny_model_files
     src = frame_folder(tmp_path / 'frames', n=2)
     out = tmp_path / 'o.mp4'
@@ -402,7 +401,7 @@ def test_unwritable_contact_sheet_fails_before_the_video(infer, tmp_path):
                           f'{sheet}: could not write the contact sheet')
 
 
-def test_side_by_side_output_is_input_then_overlay(infer, carphone,  # noqa
+def test_side_by_side_output_is_input_then_overlay(infer, carphone,
                                                    tmp_path):
     out = tmp_path / 'sbs.mp4'
     code, io = infer('--out', out, '--output-type', 'side-by-side',

@@ -2,7 +2,8 @@
 import os.path as osp
 import subprocess
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests.helpers import ROOT
+
 HEARTBEAT = osp.join(ROOT, 'tools', 'heartbeat.sh')
 
 

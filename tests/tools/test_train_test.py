@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.engine.tiny_config import (make_image_set, make_tiny_data,
-                                      write_tiny_config)
+from tests.helpers import (DEMO_CONFIG, PAPER_CONFIG, make_image_set,
+                           make_tiny_data, write_tiny_config)
 
 
 def test_train_learns_then_test_writes_masks(tmp_path, load_tool):
-    data = make_tiny_data(str(tmp_path / "data"), frames=4)
+    data = make_tiny_data(str(tmp_path / 'data'), frames=4)
     images = make_image_set(data, str(tmp_path / 'images'))
     cfg = write_tiny_config(str(tmp_path / 'tiny.py'), data, epochs=3,
                             batch=2, lr=0.02, image_root=images)
@@ -149,20 +149,19 @@ def test_amp_without_gpu(tmp_path, load_tool, monkeypatch):
     monkeypatch.setattr(train, 'print_log',
                         lambda msg, *a, **k: messages.append(msg))
     cfg = train.build_cfg(train.parse_args(
-        ['configs/pdnet/pdnet_r50_2xb2-60e_mvps-480x480.py', '--work-dir', str(tmp_path)]))
+        [PAPER_CONFIG, '--work-dir', str(tmp_path)]))
     wrapper = cfg.optim_wrapper
     assert wrapper['type'] == 'OptimWrapper' and 'loss_scale' not in wrapper
     assert any('training in float32' in m for m in messages), messages
     with pytest.raises(SystemExit, match='--amp needs a GPU'):
-        train.main(['configs/pdnet/pdnet_r50_2xb2-60e_mvps-480x480.py', '--work-dir',
-                    str(tmp_path), '--amp'])
+        train.main([PAPER_CONFIG, '--work-dir', str(tmp_path), '--amp'])
 
 
 def test_amp_flag_keeps_an_amp_config_and_refuses_other_wrappers(
         load_tool):
     from mmengine.config import Config
     train_module = load_tool('train.py')
-    cfg = Config.fromfile('configs/pdnet/pdnet_r50_2xb2-60e_mvps-480x480.py')
+    cfg = Config.fromfile(PAPER_CONFIG)
     before = cfg.optim_wrapper.to_dict()
     train_module.enable_amp(cfg)  # already AMP: warns, changes nothing
     assert cfg.optim_wrapper.to_dict() == before
@@ -192,7 +191,7 @@ def save_other_architecture(path):
     the tiny config's)."""
     from mmengine.config import Config
     from mmseg.registry import MODELS
-    cfg = Config.fromfile('configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py')
+    cfg = Config.fromfile(DEMO_CONFIG)
     torch.save({'state_dict': MODELS.build(cfg.model).state_dict(),
                 'meta': {}}, path)
     return str(path)
@@ -297,7 +296,7 @@ def test_config_errors_name_the_file_and_the_argument_order(tmp_path,
                                                             load_tool):
     """``test.py CKPT CONFIG`` used to end in a traceback from the config
     parser; now one line says which file is what."""
-    cfg = 'configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py'
+    cfg = DEMO_CONFIG
     ckpt = tmp_path / 'epoch_6.pth'
     ckpt.write_bytes(b'weights')
     test = load_tool('test.py')

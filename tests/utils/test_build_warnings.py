@@ -6,6 +6,8 @@ from mmengine.config import Config
 from mmseg.models.decode_heads import decode_head
 from mmseg.registry import MODELS
 
+from tests.helpers import DEMO_CONFIG
+
 HEAD = dict(type='PDFusionHead', in_channels=32, channels=32,
             motion_channels=16)
 
@@ -18,7 +20,7 @@ def build_recording(cfg):
 
 
 def test_model_build_has_no_build_loss_warning():
-    cfg = Config.fromfile('configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py')
+    cfg = Config.fromfile(DEMO_CONFIG)
     _, messages = build_recording(cfg.model)
     assert not [m for m in messages if 'build_loss' in m], messages
 

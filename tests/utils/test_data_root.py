@@ -4,12 +4,13 @@ import pytest
 from mmengine.config import Config
 
 from mmseg_pdnet.utils import set_data_root, set_image_data_roots
+from tests.helpers import DEMO_CONFIG, PAPER_CONFIG
 
 ROOT = 'my data/Ünïcode clips'
 
 
 def test_every_video_dataset_of_the_paper_config():
-    cfg = Config.fromfile('configs/pdnet/pdnet_r50_2xb2-60e_mvps-480x480.py')
+    cfg = Config.fromfile(PAPER_CONFIG)
     images = [d.data_root for d in
               cfg.train_cfg.image_dataloader.dataset.datasets]
     set_data_root(cfg, ROOT)
@@ -40,7 +41,7 @@ def test_concat_children_and_wrapped_datasets():
 
 
 def test_image_data_roots_one_per_image_set():
-    cfg = Config.fromfile('configs/pdnet/pdnet_r50_2xb2-60e_mvps-480x480.py')
+    cfg = Config.fromfile(PAPER_CONFIG)
     roots = ['my images/EG 1800', 'Supervisely', 'COCO person']
     set_image_data_roots(cfg, roots)
     assert [d.data_root for d in
@@ -48,6 +49,6 @@ def test_image_data_roots_one_per_image_set():
     with pytest.raises(ValueError, match=r'1 image data root\(s\) given, '
                        r'but the config has 3 image dataset\(s\)'):
         set_image_data_roots(cfg, ['x'])
-    demo = Config.fromfile('configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py')
+    demo = Config.fromfile(DEMO_CONFIG)
     with pytest.raises(ValueError, match='has 0 image dataset'):
         set_image_data_roots(demo, ['x'])
