@@ -3,7 +3,7 @@ import pytest
 import torch
 from mmseg.registry import MODELS
 
-from .test_pdnet import build, make_batch, tiny_cfg
+from tests.helpers import build_model, demo_batch, tiny_model_cfg
 
 BACKBONES = {
     'ResNet101': (dict(type='ResNet', depth=101, style='pytorch'),
@@ -22,12 +22,12 @@ BACKBONES = {
 @pytest.mark.parametrize('name', list(BACKBONES))
 def test_backbone_swap_by_config(name):
     backbone, channels = BACKBONES[name]
-    cfg = tiny_cfg()
+    cfg = tiny_model_cfg()
     # exactly what `_base_` + a `model.backbone` override does
     cfg.backbone.backbone = backbone
     cfg.backbone.decoder.in_channels = channels
-    model = build(cfg).train()
-    data = model.data_preprocessor(make_batch(n=1, size=64), True)
+    model = build_model(cfg).train()
+    data = model.data_preprocessor(demo_batch(n=1, size=64), True)
     losses = model(**data, mode='loss')
     assert torch.isfinite(sum(losses.values()))
     model.eval()
@@ -36,11 +36,11 @@ def test_backbone_swap_by_config(name):
 
 
 def test_mmseg_fpn_in_place_of_the_multiplicative_decoder():
-    cfg = tiny_cfg()
+    cfg = tiny_model_cfg()
     cfg.backbone.decoder = dict(
         type='FPN', in_channels=[64, 128, 256, 512], out_channels=128,
         num_outs=4)
-    model = build(cfg).eval()
+    model = build_model(cfg).eval()
     assert type(model.backbone.decoder).__name__ == 'FPN'
     x = torch.randn(1, 6, 64, 64)
     with torch.no_grad():

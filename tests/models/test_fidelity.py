@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from mmengine.structures import PixelData
 
-from .test_pdnet import build, make_batch, r50_cfg, tiny_cfg
+from tests.helpers import (build_model, demo_batch, r50_model_cfg,
+                           tiny_model_cfg)
 
 
 def _bn_state(module):
@@ -19,7 +20,7 @@ def _bn_state(module):
 def test_side_heads_run_at_strides_4_4_8_16():
     """x5, x4, x3 are upsampled to the next finer level BEFORE their 3x3
     side heads, as the authors; the parameter count is unchanged."""
-    model = build(r50_cfg())
+    model = build_model(r50_model_cfg())
     head = model.decode_head
     levels = [torch.randn(1, 128, s, s) for s in (120, 60, 30, 15)]
     sides = head.forward_side(levels)
@@ -40,7 +41,7 @@ def test_training_encodes_frame_sets_in_separate_calls():
     """Batch and running BN statistics per frame set, as two separate
     encoder calls (the authors); eval mode stacks the frames (same
     result with running statistics)."""
-    model = build(tiny_cfg()).train()
+    model = build_model(tiny_model_cfg()).train()
     encoder = model.backbone
     reference = copy.deepcopy(encoder)
     target, ref = torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64) * 3
@@ -68,9 +69,9 @@ def test_video_step_bn_statistics_equal_separate_calls():
     """A full video training step updates the encoder's running
     statistics exactly as target and reference encoded one after the
     other (two updates)."""
-    model = build(tiny_cfg()).train()
+    model = build_model(tiny_model_cfg()).train()
     reference = copy.deepcopy(model.backbone)
-    data = model.data_preprocessor(make_batch(), True)
+    data = model.data_preprocessor(demo_batch(), True)
     model.loss(data['inputs'], data['data_samples'])
     target, ref = data['inputs'].split(3, dim=1)
     reference(target)
@@ -84,9 +85,9 @@ def test_image_step_updates_bn_as_two_encoder_calls():
     """The authors' image step encodes the image as target and as its own
     reference: two running-statistics updates, the gradient of one call
     reused (same outputs); ours matches both."""
-    model = build(tiny_cfg()).train()
+    model = build_model(tiny_model_cfg()).train()
     twice = copy.deepcopy(model)
-    data = model.data_preprocessor(make_batch(is_image=True), True)
+    data = model.data_preprocessor(demo_batch(is_image=True), True)
     losses = model.loss(data['inputs'], data['data_samples'])
     image = data['inputs'][:, :3]
     twice.backbone(image)
@@ -98,9 +99,9 @@ def test_image_step_updates_bn_as_two_encoder_calls():
 
 
 def test_per_frame_norm_can_be_switched_off():
-    cfg = tiny_cfg()
+    cfg = tiny_model_cfg()
     cfg.backbone.per_frame_norm = False
-    model = build(cfg).train()
+    model = build_model(cfg).train()
     reference = copy.deepcopy(model.backbone)
     target, ref = torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64) * 3
     got = model.backbone.forward_frames([target, ref])
@@ -111,8 +112,8 @@ def test_per_frame_norm_can_be_switched_off():
 def test_soft_targets_reach_the_losses_unbinarised():
     """Fractional boundary targets (soft training masks) go into Lseg as
     they are: the loss differs from the one with binarised targets."""
-    model = build(tiny_cfg(num_parts=2)).train()
-    batch = make_batch(n=2, size=64)
+    model = build_model(tiny_model_cfg(num_parts=2)).train()
+    batch = demo_batch(n=2, size=64)
     for s in batch['data_samples']:
         soft = torch.rand(1, 64, 64)
         s.gt_sem_seg = PixelData(data=soft)
@@ -131,8 +132,8 @@ def test_soft_targets_reach_the_losses_unbinarised():
 def test_predict_resizes_stride4_logits_straight_to_the_original_size():
     """As the authors' test: the stride-4 logits are resized bilinearly
     to the original frame size in one step, then sigmoid."""
-    model = build(tiny_cfg()).eval()
-    batch = make_batch(n=1, size=64)
+    model = build_model(tiny_model_cfg()).eval()
+    batch = demo_batch(n=1, size=64)
     batch['data_samples'][0].set_metainfo(dict(ori_shape=(90, 70)))
     data = model.data_preprocessor(batch, False)
     with torch.no_grad():
@@ -153,9 +154,9 @@ def test_semantic_extractor_weights_load_only_when_training(monkeypatch):
     calls = []
     monkeypatch.setattr(frozen_resnet18, 'load_checkpoint',
                         lambda module, path, **kw: calls.append(path))
-    cfg = tiny_cfg(num_parts=2)
+    cfg = tiny_model_cfg(num_parts=2)
     cfg.part_loss.semantic_extractor.checkpoint = 'torchvision://resnet18'
-    model = build(cfg)
+    model = build_model(cfg)
     assert calls == []
     model.part_loss.semantic_features(torch.randn(1, 3, 64, 64))
     model.part_loss.semantic_features(torch.randn(1, 3, 64, 64))
@@ -253,7 +254,7 @@ def _ipda_oracle(neck, a_t, a_ref):
 
 
 def test_ipda_matches_a_plain_pytorch_oracle():
-    model = build(tiny_cfg(num_parts=3)).eval()
+    model = build_model(tiny_model_cfg(num_parts=3)).eval()
     for m in model.neck.modules():  # non-trivial running statistics
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -280,8 +281,8 @@ def test_video_loss_weights_are_the_authors():
     """Lseg(final) + 0.8 [5 target side losses + part loss]
     + 0.64 [5 reference side losses + part loss], recomputed from the
     model's pieces with an independent Lseg."""
-    model = build(tiny_cfg(num_parts=3)).train()
-    batch = make_batch(n=2, size=64)
+    model = build_model(tiny_model_cfg(num_parts=3)).train()
+    batch = demo_batch(n=2, size=64)
     for s in batch['data_samples']:  # soft targets, as in training
         s.gt_sem_seg = PixelData(data=torch.rand(1, 64, 64))
         s.gt_ref_seg = PixelData(data=torch.rand(1, 64, 64))

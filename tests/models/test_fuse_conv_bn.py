@@ -8,8 +8,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmseg_pdnet.models.utils import fuse_conv_bn
-
-from .test_pdnet import build, make_batch, tiny_cfg
+from tests.helpers import (MODEL_BASE, TINY_OPTIONS, build_model, demo_batch,
+                           tiny_model_cfg)
 
 
 def _calibrate_bn(model, *inputs):
@@ -52,8 +52,8 @@ def test_fused_pdnet_gives_the_same_outputs():
     probability (BN statistics of 64x64 frames, unscaled attention): the
     float32 models, folded or not, differ by that much from float64.
     """
-    model = build(tiny_cfg(num_parts=5))
-    x = model.data_preprocessor(make_batch(n=2, size=64), False)['inputs']
+    model = build_model(tiny_model_cfg(num_parts=5))
+    x = model.data_preprocessor(demo_batch(n=2, size=64), False)['inputs']
     _calibrate_bn(model, (x, None, 'tensor'), (x.flip(-1), None, 'tensor'))
     exact = _pdnet_outputs(copy.deepcopy(model).double(), x.double())
     fused64 = fuse_conv_bn(copy.deepcopy(model).double())
@@ -74,9 +74,8 @@ def test_fused_pdnet_gives_the_same_outputs():
 def test_fused_mmseg_baseline_gives_the_same_outputs(load_tool):
     """MMSeg ResNet (blocks, stem, shortcut), FPN and FCN head."""
     bench = load_tool('analysis_tools/benchmark.py')
-    cfg = bench.load_pdnet_config('configs/_base_/models/pdnet_r50.py', {
-        'model.backbone.backbone.depth': 18,
-        'model.backbone.decoder.in_channels': [64, 128, 256, 512]})
+    cfg = bench.load_pdnet_config(
+        MODEL_BASE, {f'model.{k}': v for k, v in TINY_OPTIONS.items()})
     model = bench.build_model(bench.baseline_config(cfg.model), 'cpu')
     x = torch.randn(1, 3, 64, 64)
     metas = [dict(img_shape=(64, 64), ori_shape=(64, 64),

@@ -14,8 +14,7 @@ from mmseg_pdnet.models.necks import IPDA
 from mmseg_pdnet.models.utils import fuse_conv_bn
 from mmseg_pdnet.utils import load_state_dict_checked
 from mmseg_pdnet.utils.benchmarking import count_ops
-
-from .test_pdnet import build, make_batch, tiny_cfg
+from tests.helpers import build_model, demo_batch, tiny_model_cfg
 
 # ---------------------------------------------------------------------- #
 # the per-part IPDA (state dict version 1), one module per part
@@ -177,12 +176,12 @@ def test_batched_ipda_equals_per_part_ipda_in_eval_mode(num_refs):
 def test_batched_ipda_trains_as_the_per_part_ipda():
     """Training mode (BN batch statistics): same losses, gradients and
     running statistics for a PDNet with either neck."""
-    new_model = build(tiny_cfg(num_parts=3)).train()
+    new_model = build_model(tiny_model_cfg(num_parts=3)).train()
     old_model = copy.deepcopy(new_model)
     old = per_part_ipda(num_parts=3)
     old_model.neck = old
     new_model.neck.load_state_dict(old.state_dict(), strict=True)
-    data = new_model.data_preprocessor(make_batch(n=2, size=64), True)
+    data = new_model.data_preprocessor(demo_batch(n=2, size=64), True)
     results = []
     for model in (old_model, new_model):
         model.zero_grad()
@@ -213,7 +212,7 @@ def test_per_part_checkpoint_loads_strictly_with_the_same_result(tmp_path):
     loads strictly through the package loader and gives the old model's
     probabilities; so do mmengine's loader and load_state_dict."""
     from mmengine.runner import load_checkpoint, save_checkpoint
-    new_model = build(tiny_cfg(num_parts=3)).eval()
+    new_model = build_model(tiny_model_cfg(num_parts=3)).eval()
     old_model = copy.deepcopy(new_model)
     old_model.neck = per_part_ipda(num_parts=3).eval()
     state = old_model.state_dict()
@@ -221,7 +220,7 @@ def test_per_part_checkpoint_loads_strictly_with_the_same_result(tmp_path):
     assert 'neck.attentions.2.out.bn.num_batches_tracked' in state
     path = str(tmp_path / 'per_part.pth')
     save_checkpoint(state, path)
-    x = new_model.data_preprocessor(make_batch(n=1, size=64),
+    x = new_model.data_preprocessor(demo_batch(n=1, size=64),
                                     False)['inputs']
     with torch.no_grad():
         want = old_model(x, mode='tensor').sigmoid()
@@ -230,25 +229,25 @@ def test_per_part_checkpoint_loads_strictly_with_the_same_result(tmp_path):
                 lambda m: load_checkpoint(m, path, strict=True),
                 # no metadata (no version): the key pattern decides
                 lambda m: m.load_state_dict(dict(state), strict=True)):
-            model = build(tiny_cfg(num_parts=3)).eval()
+            model = build_model(tiny_model_cfg(num_parts=3)).eval()
             load(model)
             got = model(x, mode='tensor').sigmoid()
             torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
     assert model.neck.state_dict()[
         'attention.out.bn.num_batches_tracked'].item() == 7
     # a version 2 state dict round-trips unchanged
-    again = build(tiny_cfg(num_parts=3))
+    again = build_model(tiny_model_cfg(num_parts=3))
     again.load_state_dict(model.state_dict(), strict=True)
 
 
 def test_per_part_checkpoint_of_another_num_parts_is_refused(tmp_path):
     from mmseg_pdnet.utils import CheckpointError
-    old_model = build(tiny_cfg(num_parts=3))
+    old_model = build_model(tiny_model_cfg(num_parts=3))
     old_model.neck = per_part_ipda(num_parts=3)
     path = str(tmp_path / 'p3.pth')
     torch.save(dict(state_dict=old_model.state_dict()), path)
     with pytest.raises(CheckpointError, match='shape-mismatched'):
-        load_state_dict_checked(build(tiny_cfg(num_parts=5)), path)
+        load_state_dict_checked(build_model(tiny_model_cfg(num_parts=5)), path)
 
 
 def test_grouped_layers_keep_the_per_part_initialisation():

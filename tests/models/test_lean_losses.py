@@ -6,20 +6,15 @@ form must give the same value and gradients (relative difference <= 1e-5
 in float32) and a training step whose peak memory is <= 40% of the
 straightforward one (issue 8).
 """
-import copy
-import importlib.util
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmseg.registry import MODELS
 
 from mmseg_pdnet.models.losses import (PartDecouplingLoss,
                                        SemanticConsistencyLoss)
+from tests.helpers import build_model, import_tool, r50_model_cfg
 
-ROOT = Path(__file__).resolve().parents[2]
 RTOL = 1e-5
 
 
@@ -123,26 +118,11 @@ def test_part_decoupling_loss_lean_equals_straightforward(
         assert rel_diff(got, want) <= RTOL, name
 
 
-def load_benchmark_tool():
-    path = ROOT / 'tools' / 'analysis_tools' / 'benchmark.py'
-    spec = importlib.util.spec_from_file_location('pdnet_benchmark', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_lean_training_step_peak_memory_is_at_most_40_percent():
     """Peak tensor memory of a PDNet-R50 training step (p = 5, batch 2),
     measured by torch.profiler's allocation events (not by time)."""
-    bench = load_benchmark_tool()
-    cfg = Config.fromfile(ROOT / 'configs/_base_/models/pdnet_r50.py').model
-    cfg.backbone.backbone.init_cfg = None
-    cfg.part_loss.semantic_extractor.checkpoint = None
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        model = MODELS.build(copy.deepcopy(cfg))
-    model.init_weights()
-    model.train()
+    bench = import_tool('analysis_tools/benchmark.py')
+    model = build_model(r50_model_cfg()).train()
     inputs, samples = bench.training_batch(2, 96, 1, 'cpu')
 
     def step():

@@ -4,6 +4,8 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
+from tests.helpers import MODEL_BASE
+
 
 def batch(seed):
     g = torch.Generator().manual_seed(seed)
@@ -20,7 +22,7 @@ def batch(seed):
 
 
 def test_normalises_pads_and_stacks_both_frames():
-    cfg = Config.fromfile('configs/_base_/models/pdnet_r50.py')
+    cfg = Config.fromfile(MODEL_BASE)
     pre = MODELS.build(cfg.data_preprocessor)
     data = batch(0)
     out = pre(data, True)
@@ -40,7 +42,7 @@ def test_compiled_train_step_runs_the_preprocessor_eagerly():
     preprocessor deep-copies every sample's metainfo, so dynamo recompiled
     it at every iteration (new metainfo objects); it is excluded, and
     compiles nothing however the metainfo changes."""
-    cfg = Config.fromfile('configs/_base_/models/pdnet_r50.py')
+    cfg = Config.fromfile(MODEL_BASE)
     pre = MODELS.build(cfg.data_preprocessor)
     graphs = []
 

@@ -1,58 +1,13 @@
-import copy
-import warnings
-
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.structures import PixelData
-from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-BASE = 'configs/_base_/models/pdnet_r50.py'
-
-
-def r50_cfg():
-    cfg = Config.fromfile(BASE).model
-    cfg.backbone.backbone.init_cfg = None  # no download in tests
-    cfg.part_loss.semantic_extractor.checkpoint = None
-    return cfg
-
-
-def tiny_cfg(num_parts=3, num_refs=1, use_ipda=True):
-    cfg = r50_cfg()
-    cfg.backbone.backbone.depth = 18
-    cfg.backbone.decoder.in_channels = [64, 128, 256, 512]
-    cfg.neck.update(num_parts=num_parts, num_refs=num_refs)
-    cfg.data_preprocessor.num_refs = num_refs
-    cfg.use_ipda = use_ipda
-    return cfg
-
-
-def build(cfg):
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # random-weight extractor warning
-        model = MODELS.build(copy.deepcopy(cfg))
-    model.init_weights()
-    return model
-
-
-def make_batch(n=2, size=64, num_refs=1, is_image=False):
-    inputs, samples = [], []
-    for _ in range(n):
-        inputs.append(torch.randint(0, 256, (3 * (1 + num_refs), size, size),
-                                    dtype=torch.uint8))
-        s = SegDataSample()
-        s.gt_sem_seg = PixelData(data=(torch.rand(1, size, size) > .5).long())
-        s.gt_ref_seg = PixelData(
-            data=(torch.rand(num_refs, size, size) > .5).long())
-        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
-                            is_image=is_image))
-        samples.append(s)
-    return dict(inputs=inputs, data_samples=samples)
+from tests.helpers import (build_model, demo_batch, r50_model_cfg,
+                           tiny_model_cfg)
 
 
 def test_r50_parameter_count_matches_authors_model():
-    model = build(r50_cfg())
+    model = build_model(r50_model_cfg())
     trainable = {n: p.numel() for n, p in model.named_parameters()
                  if p.requires_grad}
     basis = trainable.pop('part_loss.basis')
@@ -63,7 +18,7 @@ def test_r50_parameter_count_matches_authors_model():
 
 
 def test_r50_shapes_at_480():
-    model = build(r50_cfg()).eval()
+    model = build_model(r50_model_cfg()).eval()
     x = torch.randn(1, 6, 480, 480)
     with torch.no_grad():
         levels = model.extract_feat(x)
@@ -77,8 +32,8 @@ def test_r50_shapes_at_480():
 
 
 def test_gradients_reach_every_part_and_frames_share_weights():
-    model = build(tiny_cfg()).train()
-    data = model.data_preprocessor(make_batch(), True)
+    model = build_model(tiny_model_cfg()).train()
+    data = model.data_preprocessor(demo_batch(), True)
     losses = model(**data, mode='loss')
     assert {'loss_seg', 'loss_side', 'loss_geo', 'loss_sem', 'loss_area',
             'loss_ortho', 'loss_ref_side', 'loss_ref_geo'} <= set(losses)
@@ -119,8 +74,8 @@ def test_gradients_reach_every_part_and_frames_share_weights():
 
 @pytest.mark.parametrize('num_parts', [1, 3, 5])
 def test_num_parts(num_parts):
-    model = build(tiny_cfg(num_parts=num_parts)).train()
-    data = model.data_preprocessor(make_batch(size=48), True)
+    model = build_model(tiny_model_cfg(num_parts=num_parts)).train()
+    data = model.data_preprocessor(demo_batch(size=48), True)
     losses = model(**data, mode='loss')
     has_part_losses = 'loss_geo' in losses
     assert has_part_losses == (num_parts > 1)
@@ -128,8 +83,8 @@ def test_num_parts(num_parts):
 
 
 def test_two_references():
-    model = build(tiny_cfg(num_refs=2)).train()
-    data = model.data_preprocessor(make_batch(size=64, num_refs=2), True)
+    model = build_model(tiny_model_cfg(num_refs=2)).train()
+    data = model.data_preprocessor(demo_batch(size=64, num_refs=2), True)
     losses = model(**data, mode='loss')
     assert torch.isfinite(sum(losses.values()))
     model.eval()
@@ -144,16 +99,16 @@ def test_two_references():
 
 
 def test_without_ipda_ablation():
-    model = build(tiny_cfg(use_ipda=False)).train()
+    model = build_model(tiny_model_cfg(use_ipda=False)).train()
     assert not hasattr(model, 'neck') and model.part_loss is None
-    data = model.data_preprocessor(make_batch(size=48), True)
+    data = model.data_preprocessor(demo_batch(size=48), True)
     losses = model(**data, mode='loss')
     assert set(losses) == {'loss_seg', 'loss_side', 'loss_ref_side'}
 
 
 def test_image_batch_has_no_part_loss_and_needs_no_ref_mask():
-    model = build(tiny_cfg()).train()
-    batch = make_batch(size=48, is_image=True)
+    model = build_model(tiny_model_cfg()).train()
+    batch = demo_batch(size=48, is_image=True)
     for s in batch['data_samples']:
         del s.gt_ref_seg
     losses = model(**model.data_preprocessor(batch, True), mode='loss')
@@ -161,16 +116,16 @@ def test_image_batch_has_no_part_loss_and_needs_no_ref_mask():
 
 
 def test_mixed_image_and_video_batch_is_refused():
-    model = build(tiny_cfg()).train()
-    batch = make_batch(size=48)
+    model = build_model(tiny_model_cfg()).train()
+    batch = demo_batch(size=48)
     batch['data_samples'][0].set_metainfo(dict(is_image=True))
     with pytest.raises(ValueError, match='only video samples or only image'):
         model(**model.data_preprocessor(batch, True), mode='loss')
 
 
 def test_predict_needs_no_ground_truth_and_restores_size():
-    model = build(tiny_cfg()).eval()
-    batch = make_batch(n=1, size=64)
+    model = build_model(tiny_model_cfg()).eval()
+    batch = demo_batch(n=1, size=64)
     sample = SegDataSample()
     sample.set_metainfo(dict(img_shape=(64, 64), ori_shape=(90, 70)))
     batch['data_samples'] = [sample]
@@ -184,8 +139,8 @@ def test_predict_needs_no_ground_truth_and_restores_size():
 
 
 def test_cached_reference_matches_paired_forward():
-    model = build(tiny_cfg(num_parts=5)).eval()
-    x = model.data_preprocessor(make_batch(n=2, size=96), False)['inputs']
+    model = build_model(tiny_model_cfg(num_parts=5)).eval()
+    x = model.data_preprocessor(demo_batch(n=2, size=96), False)['inputs']
     with torch.no_grad():
         paired = model.forward_paired(x)
         cache = model.encode_reference(x[:, 3:])
@@ -196,8 +151,8 @@ def test_cached_reference_matches_paired_forward():
 
 
 def test_forward_target_gives_stride4_logits_for_a_direct_resize():
-    model = build(tiny_cfg()).eval()
-    x = model.data_preprocessor(make_batch(n=1, size=64), False)['inputs']
+    model = build_model(tiny_model_cfg()).eval()
+    x = model.data_preprocessor(demo_batch(n=1, size=64), False)['inputs']
     with torch.no_grad():
         cache = model.encode_reference(x[:, 3:])
         full = model.forward_target(x[:, :3], cache)['seg_logit']
@@ -210,22 +165,22 @@ def test_forward_target_gives_stride4_logits_for_a_direct_resize():
 def test_threshold_has_one_source():
     """The mask threshold is decode_head.threshold; a test_cfg threshold,
     which used to overwrite it, is refused with a pointer."""
-    cfg = tiny_cfg()
+    cfg = tiny_model_cfg()
     cfg.decode_head.threshold = 0.3
-    assert build(cfg).decode_head.threshold == 0.3
+    assert build_model(cfg).decode_head.threshold == 0.3
     cfg.test_cfg = dict(threshold=0.5)
     with pytest.raises(ValueError, match='model.decode_head.threshold'):
-        build(cfg)
+        build_model(cfg)
     cfg.test_cfg = dict(mode='slide')
     with pytest.raises(ValueError, match='whole frames only'):
-        build(cfg)
+        build_model(cfg)
 
 
 def test_wrong_number_of_channels_is_a_clear_error():
-    model = build(tiny_cfg()).eval()
+    model = build_model(tiny_model_cfg()).eval()
     with pytest.raises(ValueError, match='expects 6 input channels'):
         model(torch.randn(1, 3, 32, 32), mode='tensor')
-    batch = make_batch(n=1, size=32, num_refs=2)
+    batch = demo_batch(n=1, size=32, num_refs=2)
     with pytest.raises(ValueError, match='expected 6 input channels'):
         model.data_preprocessor(batch, False)
 
@@ -239,8 +194,8 @@ def test_bf16_autocast_training_step_stays_close_to_fp32():
     modules do (a plain MMSeg ResNet-18 alone gives a gradient cosine of
     0.95 there), which would hide the comparison this test is about.
     """
-    model = build(tiny_cfg(num_parts=5)).eval()
-    data = model.data_preprocessor(make_batch(n=2, size=64), True)
+    model = build_model(tiny_model_cfg(num_parts=5)).eval()
+    data = model.data_preprocessor(demo_batch(n=2, size=64), True)
 
     def step(amp):
         model.zero_grad()

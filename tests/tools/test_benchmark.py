@@ -7,11 +7,11 @@ import torch
 
 from mmseg_pdnet.utils.benchmarking import (compile_callable, count_ops,
                                             peak_memory_mb, uses_cudagraphs)
-from tests.helpers import config_path
+from tests.helpers import TINY_OPTIONS, config_path
 
 CONFIG = config_path('_base_/models/pdnet_r50.py')
-TINY = ['--cfg-options', 'model.backbone.backbone.depth=18',
-        'model.backbone.decoder.in_channels=[64,128,256,512]']
+TINY = ['--cfg-options', *(f'model.{k}={v}'.replace(' ', '')
+                           for k, v in TINY_OPTIONS.items())]
 
 
 @pytest.fixture
