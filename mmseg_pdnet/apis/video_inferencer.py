@@ -68,26 +68,6 @@ def _load_model(model: Union[str, Config, nn.Module],
     return net, cfg
 
 
-def fold_conv_bn(model: nn.Module) -> nn.Module:
-    """Fold every eval-mode BN into the conv before it, in place.
-
-    Inference only: each folded pair runs as one convolution (one kernel
-    and one pass over the feature map less). The folding is the package's
-    :func:`~mmseg_pdnet.models.utils.fuse_conv_bn`, which pairs a BN with
-    a conv only where the forward applies one to the other's output; the
-    folded PDNet equals the unfolded one exactly in float64
-    (``test_folding_pdnet_is_exact``).
-
-    Args:
-        model (nn.Module): An eval-mode model with its weights loaded.
-
-    Returns:
-        nn.Module: ``model``, its BN layers replaced by ``nn.Identity``.
-    """
-    with torch.no_grad():  # the folded weights need no autograd history
-        return fuse_conv_bn(model)
-
-
 class VideoPortraitInferencer:
     """Segment portraits in a video stream with PDNet.
 
@@ -113,7 +93,8 @@ class VideoPortraitInferencer:
     probabilities follow ``PDNet.predict`` (the authors' protocol): the
     stride-4 logits are resized bilinearly (``align_corners=True``)
     straight to the frame size on the device, then sigmoid. BN layers are
-    folded into their convolutions (:func:`fold_conv_bn`).
+    folded into their convolutions
+    (:func:`~mmseg_pdnet.models.utils.fuse_conv_bn`).
 
     Args:
         model (str | Config | nn.Module): Config path/object or a model. A
@@ -182,7 +163,7 @@ class VideoPortraitInferencer:
             raise ValueError('streaming inference supports one reference '
                              f'frame, the model has {net.num_refs}')
         self.device = device
-        self.model = fold_conv_bn(net.to(self.device).eval())
+        self.model = fuse_conv_bn(net.to(self.device).eval())
         self.amp_dtype = amp_dtype(amp, self.device)
         self.memory_format = torch.contiguous_format
         if channels_last:

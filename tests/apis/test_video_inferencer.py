@@ -17,7 +17,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmseg_pdnet.apis import (VideoPortraitInferencer, colour_parts,
                               open_source, parse_background,
                               replace_background)
-from mmseg_pdnet.apis.video_inferencer import fold_conv_bn
+from mmseg_pdnet.models.utils import fuse_conv_bn
 from mmseg_pdnet.utils import CheckpointError
 from tests.helpers import DEMO_CONFIG, config_path
 
@@ -380,7 +380,7 @@ def test_folding_pdnet_is_exact(tiny_model_files):
     model.init_weights()
     randomise_bn(model, lambda m: m(torch.randn(2, 6, 64, 64),
                                     mode='tensor')).double()
-    folded = fold_conv_bn(copy.deepcopy(model))
+    folded = fuse_conv_bn(copy.deepcopy(model))
     assert sum(isinstance(m, _BatchNorm) for m in model.modules()) > 20
     assert not any(isinstance(m, _BatchNorm) for m in folded.modules())
     x = torch.randn(1, 6, 64, 64, dtype=torch.float64)
@@ -393,7 +393,7 @@ def test_folding_pdnet_is_exact(tiny_model_files):
 
 @pytest.mark.parametrize('bias', [False, True])
 def test_folding_a_conv_module(bias):
-    """mmcv's folding of ``ConvModule`` conv + BN (the order of every
+    """The folding of ``ConvModule`` conv + BN (the order of every
     ConvModule of PDNet) equals the unfolded module."""
     x = torch.randn(2, 4, 9, 7)
     with warnings.catch_warnings():  # "unnecessary conv bias": on purpose
@@ -403,7 +403,7 @@ def test_folding_a_conv_module(bias):
     randomise_bn(conv, lambda m: m(torch.randn(2, 4, 9, 7) * 3 + 1))
     with torch.no_grad():
         expected = conv(x)
-        folded = fold_conv_bn(copy.deepcopy(conv))
+        folded = fuse_conv_bn(copy.deepcopy(conv))
         assert isinstance(folded.bn, nn.Identity)
         torch.testing.assert_close(folded(x), expected, atol=1e-5, rtol=0)
 

@@ -32,6 +32,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 
 @torch.no_grad()
+@torch.no_grad()  # the folded weights need no autograd history
 def fold_bn_into_conv(conv: nn.Conv2d, bn: _BatchNorm) -> None:
     """Fold an eval-mode BN into the conv that feeds it, in place.
 
