@@ -19,7 +19,6 @@ Example:
         --pred-root work_dirs/demo/masks_prob --pred-format mvps
 """
 import argparse
-import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
@@ -29,7 +28,8 @@ from mmseg_pdnet.datasets import DatasetError
 from mmseg_pdnet.engine.runner import (close_distributed,
                                        prepare_cpu_distributed)
 from mmseg_pdnet.utils import CheckpointError, set_data_root
-from mmseg_pdnet.utils.cli import (HelpFormatter, check_checkpoint_path,
+from mmseg_pdnet.utils.cli import (HelpFormatter, add_launcher_arguments,
+                                   check_checkpoint_path, export_local_rank,
                                    load_config)
 
 USAGE = 'test.py CONFIG CHECKPOINT [options]'
@@ -78,20 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help='set by the distributed launcher (torchrun '
-                        'sets LOCAL_RANK instead)')
+    add_launcher_arguments(parser)
     return parser
 
 
 def parse_args(argv=None):
-    args = build_parser().parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return export_local_rank(build_parser().parse_args(argv))
 
 
 def trigger_visualization_hook(cfg, args):

@@ -14,7 +14,6 @@ Example:
 """
 import argparse
 import logging
-import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
@@ -28,7 +27,8 @@ from mmseg_pdnet.engine.runner import (close_distributed,
 from mmseg_pdnet.utils import (CheckpointError, PretrainedWeightsUnavailable,
                                set_data_root, set_image_data_roots)
 from mmseg_pdnet.utils.amp import AMP_DTYPES, add_amp_argument
-from mmseg_pdnet.utils.cli import HelpFormatter, load_config
+from mmseg_pdnet.utils.cli import (HelpFormatter, add_launcher_arguments,
+                                   export_local_rank, load_config)
 
 USAGE = ('train.py CONFIG [options] (a checkpoint goes to --resume, or to '
          '--cfg-options load_from=...)')
@@ -67,20 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help='set by the distributed launcher (torchrun '
-                        'sets LOCAL_RANK instead)')
+    add_launcher_arguments(parser)
     return parser
 
 
 def parse_args(argv=None):
-    args = build_parser().parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return export_local_rank(build_parser().parse_args(argv))
 
 
 def enable_amp(cfg: Config, amp=True) -> None:

@@ -8,6 +8,7 @@ showing a traceback. :class:`CLIError` is a :class:`ValueError`, so the
 tools' existing ``except ValueError`` handlers catch it too.
 """
 import argparse
+import os
 import os.path as osp
 from typing import Optional
 
@@ -208,3 +209,31 @@ def check_checkpoint_path(path: str, usage: str) -> str:
     if not osp.isfile(path):
         raise CLIError(f'{path}: checkpoint does not exist')
     return path
+
+
+def add_launcher_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--launcher`` and ``--local-rank``, as MMSeg's train/test tools.
+
+    Args:
+        parser (ArgumentParser): The tool's parser.
+    """
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='set by the distributed launcher (torchrun '
+                        'sets LOCAL_RANK instead)')
+
+
+def export_local_rank(args: argparse.Namespace) -> argparse.Namespace:
+    """Put ``--local-rank`` into ``LOCAL_RANK`` unless the launcher did.
+
+    Args:
+        args (Namespace): Parsed arguments of
+            :func:`add_launcher_arguments`.
+
+    Returns:
+        Namespace: ``args``.
+    """
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
