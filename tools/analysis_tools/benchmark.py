@@ -82,7 +82,7 @@ from mmseg_pdnet.utils.benchmarking import (PEAK_MEMORY_METHOD,
                                             peak_memory_mb, summarize,
                                             synchronize, time_interleaved,
                                             uses_cudagraphs)
-from mmseg_pdnet.utils.amp import add_amp_argument, amp_dtype
+from mmseg_pdnet.utils.amp import AMP_DTYPES, add_amp_argument, amp_dtype
 from mmseg_pdnet.utils.cli import CLIError, check_config_path, check_device
 
 USAGE = 'benchmark.py CONFIG [CHECKPOINT] [options]'
@@ -159,7 +159,7 @@ def parse_args(argv=None):
     except CLIError as err:
         parser.error(str(err))
     # the autocast dtype's name ('fp16' / 'bf16'), None without --amp
-    args.amp_dtype = {torch.float16: 'fp16', torch.bfloat16: 'bf16'}.get(
+    args.amp_dtype = {dtype: name for name, dtype in AMP_DTYPES.items()}.get(
         amp_dtype(args.amp, args.device))
     if args.compile_mode is not None or args.compile_backend is not None:
         args.compile = True
