@@ -26,6 +26,15 @@ def parse_args(argv=None):
     parser.add_argument('--max-frames', type=int, default=60)
     parser.add_argument('--height', type=int, default=180)
     parser.add_argument('--width', type=int, default=320)
+    parser.add_argument('--figure-scale', type=float, nargs=2,
+                        default=(0.22, 0.4), metavar=('MIN', 'MAX'),
+                        help='figure scale range, fraction of the height')
+    parser.add_argument('--max-figures', type=int, default=3)
+    parser.add_argument('--posters', type=int, default=0,
+                        help='most posters (static painted figures, not '
+                        'portrait) per clip')
+    parser.add_argument('--max-pan', type=float, default=1.5,
+                        help='largest camera pan, pixels per frame')
     return parser.parse_args(argv)
 
 
@@ -35,7 +44,9 @@ def main(argv=None):
     splits = make_demo_dataset(
         args.out, seed=args.seed, train_clips=args.train_clips,
         test_clips=args.test_clips, min_frames=args.min_frames,
-        max_frames=args.max_frames, height=args.height, width=args.width)
+        max_frames=args.max_frames, height=args.height, width=args.width,
+        figure_scale=tuple(args.figure_scale), max_figures=args.max_figures,
+        posters=args.posters, max_pan=args.max_pan)
     print(f'wrote {len(splits["train"])} train and {len(splits["val"])} '
           f'val clips to {args.out} in {time.perf_counter() - start:.1f} s')
 

@@ -10,7 +10,7 @@ semi-transparent subtitle band (the portrait stays annotated beneath it).
 """
 import os
 import os.path as osp
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -40,8 +40,9 @@ def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _new_figure(rng: np.random.Generator, h: int, w: int) -> Dict:
-    scale = rng.uniform(0.22, 0.4) * h
+def _new_figure(rng: np.random.Generator, h: int, w: int,
+                figure_scale: Tuple[float, float] = (0.22, 0.4)) -> Dict:
+    scale = rng.uniform(*figure_scale) * h
     return dict(
         x=rng.uniform(0.2, 0.8) * w, y=rng.uniform(0.45, 0.6) * h,
         vx=rng.uniform(-0.6, 0.6), scale=scale,
@@ -109,19 +110,39 @@ def _draw_figure(img: np.ndarray, mask: np.ndarray, fig: Dict,
         v if v is not None else fig['skin'], -1, cv2.LINE_AA))
 
 
-def render_clip(seed: int, num_frames: int, height: int, width: int,
-                occluder: bool, subtitles: bool):
-    """Yield ``(frame BGR uint8 (H, W, 3), mask 0/255 uint8 (H, W))``."""
+def render_clip(seed: int,
+                num_frames: int,
+                height: int,
+                width: int,
+                occluder: bool,
+                subtitles: bool,
+                figure_scale: Tuple[float, float] = (0.22, 0.4),
+                max_figures: int = 3,
+                posters: int = 0,
+                max_pan: float = 1.5):
+    """Yield ``(frame BGR uint8 (H, W, 3), mask 0/255 uint8 (H, W))``.
+
+    See :func:`make_demo_dataset` for the design arguments.
+    """
     rng = np.random.default_rng(seed)
-    pan = rng.uniform(-1.5, 1.5, 2)
+    pan = rng.uniform(-max_pan, max_pan, 2) if max_pan > 0 else np.zeros(2)
     margin = int(2 * num_frames + 8)
     canvas = _texture(rng, height + 2 * margin, width + 2 * margin)
-    figures = [_new_figure(rng, height, width)
-               for _ in range(rng.integers(1, 4))]
+    figures = [_new_figure(rng, height, width, figure_scale)
+               for _ in range(rng.integers(1, max_figures + 1))]
     occ = dict(y=rng.uniform(0.3, 0.8) * height, size=rng.uniform(
         0.08, 0.18) * height, colour=rng.uniform(0, 255, 3).tolist(),
         speed=rng.uniform(2, 5) * width / 100, start=rng.uniform(-0.2, 0.3))
     text = ''.join(rng.choice(list('abcdefghij klmnopq rstuvwxyz'), 24))
+    # Posters: figures painted on the background canvas, frozen in one pose,
+    # panning with it. They are not portrait: only the moving figures are.
+    for _ in range(int(rng.integers(1, posters + 1)) if posters > 0 else 0):
+        poster = _new_figure(rng, height, width, figure_scale)
+        poster['x'] += margin
+        poster['y'] += margin
+        poster['vx'] = 0.
+        _draw_figure(canvas, np.zeros(canvas.shape[:2], np.uint8), poster,
+                     int(rng.integers(0, 100)))
     for t in range(num_frames):
         ox = int(np.clip(margin + pan[0] * t, 0, 2 * margin))
         oy = int(np.clip(margin + pan[1] * t, 0, 2 * margin))
@@ -151,7 +172,11 @@ def make_demo_dataset(out_dir: str,
                       max_frames: int = 60,
                       height: int = 180,
                       width: int = 320,
-                      jpeg_quality: int = 92) -> Dict[str, List[str]]:
+                      jpeg_quality: int = 92,
+                      figure_scale: Tuple[float, float] = (0.22, 0.4),
+                      max_figures: int = 3,
+                      posters: int = 0,
+                      max_pan: float = 1.5) -> Dict[str, List[str]]:
     """Write a synthetic MVPS-layout dataset.
 
     Layout, as the MVPS release: ``Keyframes/480p/<seq>/<frame>.jpg``,
@@ -170,6 +195,12 @@ def make_demo_dataset(out_dir: str,
         height (int): Frame height.
         width (int): Frame width.
         jpeg_quality (int): JPEG quality of the frames.
+        figure_scale (tuple[float, float]): Range of a figure's scale (its
+            torso is 0.7 scale high), as a fraction of the frame height.
+        max_figures (int): Most moving figures of a clip (at least one).
+        posters (int): Most posters of a clip: figures painted on the
+            background, frozen in one pose, not portrait.
+        max_pan (float): Largest camera pan speed, pixels per frame.
 
     Returns:
         dict[str, list[str]]: sequence names per split (``'train'``,
@@ -178,6 +209,16 @@ def make_demo_dataset(out_dir: str,
     if min_frames < 1 or max_frames < min_frames:
         raise ValueError(f'need 1 <= min_frames <= max_frames, got '
                          f'{min_frames}, {max_frames}')
+    lo, hi = figure_scale
+    if not 0 < lo <= hi:
+        raise ValueError(f'figure_scale must be (min, max) with '
+                         f'0 < min <= max, got {tuple(figure_scale)}')
+    if max_figures < 1:
+        raise ValueError(f'max_figures must be >= 1, got {max_figures}')
+    if posters < 0:
+        raise ValueError(f'posters must be >= 0, got {posters}')
+    if max_pan < 0:
+        raise ValueError(f'max_pan must be >= 0, got {max_pan}')
     rng = np.random.default_rng(seed)
     splits = {'train': [], 'test': []}
     categories = []
@@ -191,7 +232,9 @@ def make_demo_dataset(out_dir: str,
         os.makedirs(img_dir, exist_ok=True)
         os.makedirs(ann_dir, exist_ok=True)
         clip = render_clip(seed * 1000 + i, num, height, width,
-                           occluder=i % 3 == 1, subtitles=i % 4 == 2)
+                           occluder=i % 3 == 1, subtitles=i % 4 == 2,
+                           figure_scale=figure_scale, max_figures=max_figures,
+                           posters=posters, max_pan=max_pan)
         for t, (img, mask) in enumerate(clip):
             cv2.imwrite(osp.join(img_dir, f'{t:05d}.jpg'), img,
                         [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
