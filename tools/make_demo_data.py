@@ -4,15 +4,20 @@
 Writes ``Keyframes/480p``, ``Annotations/480p`` (0/255 masks),
 ``ImageSets/train.txt``, ``ImageSets/val.txt`` (the evaluation clips, as
 the MVPS release names its evaluation split) and
-``ImageSets/categories.txt``.
+``ImageSets/categories.txt``, and ``design.json`` (the arguments that
+made it).
 
 Example:
     python tools/make_demo_data.py --out data/demo
+    # exit status 0 when data/demo holds exactly this design, 1 otherwise
+    python tools/make_demo_data.py --out data/demo --check
 """
 import argparse
+import sys
 import time
 
-from mmseg_pdnet.datasets.synthetic import make_demo_dataset
+from mmseg_pdnet.datasets.synthetic import (design_record, make_demo_dataset,
+                                            read_design)
 
 
 def parse_args(argv=None):
@@ -33,23 +38,41 @@ def parse_args(argv=None):
     parser.add_argument('--posters', type=int, default=0,
                         help='most posters (static painted figures, not '
                         'portrait) per clip')
+    parser.add_argument('--passers', type=int, default=0,
+                        help='most passers-by (figures entering after the '
+                        'first frame, not portrait) per clip')
     parser.add_argument('--max-pan', type=float, default=1.5,
                         help='largest camera pan, pixels per frame')
+    parser.add_argument('--check', action='store_true',
+                        help='write nothing; exit 0 when --out holds the '
+                        'clips of exactly these arguments (its design.json), '
+                        'else 1')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    start = time.perf_counter()
-    splits = make_demo_dataset(
-        args.out, seed=args.seed, train_clips=args.train_clips,
+    design = dict(
+        seed=args.seed, train_clips=args.train_clips,
         test_clips=args.test_clips, min_frames=args.min_frames,
         max_frames=args.max_frames, height=args.height, width=args.width,
         figure_scale=tuple(args.figure_scale), max_figures=args.max_figures,
-        posters=args.posters, max_pan=args.max_pan)
+        posters=args.posters, passers=args.passers, max_pan=args.max_pan)
+    if args.check:
+        found = read_design(args.out)
+        if found is None:
+            print(f'{args.out}: no demo clips (no design.json)')
+            return 1
+        if found != design_record(**design):
+            print(f'{args.out}: demo clips of another design: {found}')
+            return 1
+        print(f'{args.out}: demo clips up to date')
+        return 0
+    start = time.perf_counter()
+    splits = make_demo_dataset(args.out, **design)
     print(f'wrote {len(splits["train"])} train and {len(splits["val"])} '
           f'val clips to {args.out} in {time.perf_counter() - start:.1f} s')
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

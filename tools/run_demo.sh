@@ -15,8 +15,10 @@ DATA=data/demo
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
 
-if [ ! -f "$DATA/ImageSets/train.txt" ]; then
+# data/demo belongs to the demo: clips of an older design are replaced
+if ! "$PY" tools/make_demo_data.py --out "$DATA" --check; then
     echo "== generating the synthetic demo clips in $DATA"
+    rm -rf "$DATA"
     "$PY" tools/make_demo_data.py --out "$DATA"
 fi
 

@@ -8,13 +8,17 @@ imbalanced part motion PDNet is designed for. Some clips add an occluder
 passing in front of the figures (removed from the mask) and a
 semi-transparent subtitle band (the portrait stays annotated beneath it).
 """
+import inspect
+import json
 import os
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
+#: written by :func:`make_demo_dataset` into its output root
+DESIGN_FILE = 'design.json'
 CATEGORIES = ('entertainment', 'indoor handwork', 'interview', 'lecture',
               'news', 'outdoor activity', 'online shopping')
 
@@ -119,6 +123,7 @@ def render_clip(seed: int,
                 figure_scale: Tuple[float, float] = (0.22, 0.4),
                 max_figures: int = 3,
                 posters: int = 0,
+                passers: int = 0,
                 max_pan: float = 1.5):
     """Yield ``(frame BGR uint8 (H, W, 3), mask 0/255 uint8 (H, W))``.
 
@@ -143,11 +148,26 @@ def render_clip(seed: int,
         poster['vx'] = 0.
         _draw_figure(canvas, np.zeros(canvas.shape[:2], np.uint8), poster,
                      int(rng.integers(0, 100)))
+    # Passers-by: figures that enter after the first frame (the reference)
+    # and walk across behind the portrait. They are not portrait: who the
+    # portrait is, only the reference frame shows.
+    walkers = []
+    for _ in range(int(rng.integers(1, passers + 1)) if passers > 0 else 0):
+        walker = _new_figure(rng, height, width, figure_scale)
+        side = rng.choice([-1., 1.])
+        walker['x'] = width / 2 - side * (width / 2 + walker['scale'])
+        walker['vx'] = side * rng.uniform(0.02, 0.04) * width
+        walkers.append((int(rng.integers(1, max(2, num_frames // 2))),
+                        walker))
+    unannotated = np.zeros((height, width), np.uint8)
     for t in range(num_frames):
         ox = int(np.clip(margin + pan[0] * t, 0, 2 * margin))
         oy = int(np.clip(margin + pan[1] * t, 0, 2 * margin))
         img = canvas[oy:oy + height, ox:ox + width].copy()
         mask = np.zeros((height, width), np.uint8)
+        for start, walker in walkers:
+            if t >= start:
+                _draw_figure(img, unannotated, walker, t - start)
         for fig in figures:
             _draw_figure(img, mask, fig, t)
         if occluder:
@@ -176,6 +196,7 @@ def make_demo_dataset(out_dir: str,
                       figure_scale: Tuple[float, float] = (0.22, 0.4),
                       max_figures: int = 3,
                       posters: int = 0,
+                      passers: int = 0,
                       max_pan: float = 1.5) -> Dict[str, List[str]]:
     """Write a synthetic MVPS-layout dataset.
 
@@ -183,7 +204,8 @@ def make_demo_dataset(out_dir: str,
     ``Annotations/480p/<seq>/<frame>.png`` (0/255; every frame annotated),
     ``ImageSets/train.txt``, ``ImageSets/val.txt`` (the evaluation split:
     the ``test_*`` clips) and ``ImageSets/categories.txt``
-    (``<seq> <category>``).
+    (``<seq> <category>``); ``design.json`` records the arguments
+    (:func:`design_record`).
 
     Args:
         out_dir (str): Output root (created).
@@ -200,6 +222,9 @@ def make_demo_dataset(out_dir: str,
         max_figures (int): Most moving figures of a clip (at least one).
         posters (int): Most posters of a clip: figures painted on the
             background, frozen in one pose, not portrait.
+        passers (int): Most passers-by of a clip: figures that enter after
+            the first frame and walk across behind the portrait, not
+            portrait (only the reference frame tells them apart).
         max_pan (float): Largest camera pan speed, pixels per frame.
 
     Returns:
@@ -217,6 +242,8 @@ def make_demo_dataset(out_dir: str,
         raise ValueError(f'max_figures must be >= 1, got {max_figures}')
     if posters < 0:
         raise ValueError(f'posters must be >= 0, got {posters}')
+    if passers < 0:
+        raise ValueError(f'passers must be >= 0, got {passers}')
     if max_pan < 0:
         raise ValueError(f'max_pan must be >= 0, got {max_pan}')
     rng = np.random.default_rng(seed)
@@ -234,7 +261,8 @@ def make_demo_dataset(out_dir: str,
         clip = render_clip(seed * 1000 + i, num, height, width,
                            occluder=i % 3 == 1, subtitles=i % 4 == 2,
                            figure_scale=figure_scale, max_figures=max_figures,
-                           posters=posters, max_pan=max_pan)
+                           posters=posters, passers=passers,
+                           max_pan=max_pan)
         for t, (img, mask) in enumerate(clip):
             cv2.imwrite(osp.join(img_dir, f'{t:05d}.jpg'), img,
                         [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
@@ -249,4 +277,35 @@ def make_demo_dataset(out_dir: str,
             f.write(''.join(s + '\n' for s in seqs))
     with open(osp.join(sets, 'categories.txt'), 'w') as f:
         f.write(''.join(c + '\n' for c in categories))
+    record = design_record(
+        seed=seed, train_clips=train_clips, test_clips=test_clips,
+        min_frames=min_frames, max_frames=max_frames, height=height,
+        width=width, jpeg_quality=jpeg_quality, figure_scale=figure_scale,
+        max_figures=max_figures, posters=posters, passers=passers,
+        max_pan=max_pan)
+    with open(osp.join(out_dir, DESIGN_FILE), 'w') as f:
+        json.dump(record, f, indent=2, sort_keys=True)
     return dict(train=splits['train'], val=splits['test'])
+
+
+def design_record(**kwargs) -> dict:
+    """All arguments of :func:`make_demo_dataset` but ``out_dir``, defaults
+    filled in, as JSON gives them back (tuples become lists): what
+    ``design.json`` holds, so that two designs compare equal exactly when
+    they make the same clips."""
+    params = inspect.signature(make_demo_dataset).parameters
+    unknown = set(kwargs) - set(params) | ({'out_dir'} & set(kwargs))
+    if unknown:
+        raise TypeError(f'not a design argument: {sorted(unknown)}')
+    record = {name: kwargs.get(name, param.default)
+              for name, param in params.items() if name != 'out_dir'}
+    return json.loads(json.dumps(record))
+
+
+def read_design(out_dir: str) -> Optional[dict]:
+    """The ``design.json`` of a demo dataset, or None when there is none."""
+    path = osp.join(out_dir, DESIGN_FILE)
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)

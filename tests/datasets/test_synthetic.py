@@ -3,7 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mmseg_pdnet.datasets.synthetic import make_demo_dataset, render_clip
+from mmseg_pdnet.datasets.synthetic import (design_record, make_demo_dataset,
+                                            render_clip)
 
 CLIP = dict(num_frames=6, height=72, width=128, occluder=False,
             subtitles=False)
@@ -39,6 +40,18 @@ def test_posters_are_frozen_and_pan_with_the_background():
     assert not np.array_equal(images[0][background], plain[0][background])
 
 
+def test_passers_by_enter_after_the_reference_and_are_not_portrait():
+    images, masks = _clip(num_frames=20)
+    walked, walked_masks = _clip(num_frames=20, passers=2)
+    np.testing.assert_array_equal(walked_masks, masks)
+    # the first frame (the clip's reference) never shows a passer-by
+    np.testing.assert_array_equal(walked[0], images[0])
+    changed = np.abs(walked.astype(int) - images).sum(-1) > 0
+    assert changed[1:][masks[1:] == 0].mean() > 0.01
+    # they walk behind the portrait: its pixels stay as they were
+    assert changed[masks > 0].mean() < 0.1
+
+
 def test_figure_scale_and_count():
     areas = {}
     for name, scale in (('small', (0.15, 0.2)), ('large', (0.5, 0.6))):
@@ -64,6 +77,7 @@ def test_make_demo_dataset_passes_the_design_on(tmp_path):
 @pytest.mark.parametrize('kwargs, message', [
     (dict(max_figures=0), 'max_figures'),
     (dict(posters=-1), 'posters'),
+    (dict(passers=-1), 'passers'),
     (dict(max_pan=-1.), 'max_pan'),
     (dict(figure_scale=(0.5, 0.2)), 'figure_scale'),
 ])
@@ -71,3 +85,12 @@ def test_bad_design_values_are_refused(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_demo_dataset(str(tmp_path), train_clips=1, test_clips=1,
                           **kwargs)
+
+
+def test_design_record_fills_defaults_and_refuses_unknown_names():
+    record = design_record(posters=2, figure_scale=(0.3, 0.5))
+    assert record['posters'] == 2 and record['figure_scale'] == [0.3, 0.5]
+    assert record['seed'] == 0 and 'out_dir' not in record
+    assert design_record() == design_record(seed=0)
+    with pytest.raises(TypeError, match='poster'):
+        design_record(poster=2)

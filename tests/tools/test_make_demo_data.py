@@ -1,4 +1,5 @@
 import hashlib
+import json
 import time
 
 import cv2
@@ -54,3 +55,23 @@ def test_make_demo_data_cli_layout_and_determinism(tmp_path, load_tool):
     # the category mapping is valid for MVPSDataset
     ds = MVPSDataset(str(a), split='val')
     assert ds.get_data_info(0)['category'] in MVPSDataset.CATEGORIES
+
+
+def test_check_tells_whether_the_folder_holds_this_design(tmp_path,
+                                                          load_tool, capsys):
+    tool = load_tool('make_demo_data.py')
+    out = tmp_path / 'demo'
+    small = ['--out', str(out), '--train-clips', '1', '--test-clips', '1',
+             '--min-frames', '2', '--max-frames', '2', '--height', '32',
+             '--width', '48']
+    assert tool.main(small + ['--check']) == 1
+    assert 'no demo clips' in capsys.readouterr().out
+    assert not out.exists()  # --check writes nothing
+    assert tool.main(small) in (None, 0)
+    assert tool.main(small + ['--check']) == 0
+    assert 'up to date' in capsys.readouterr().out
+    # another design (or clips from before design.json) is not current
+    assert tool.main(small + ['--posters', '1', '--check']) == 1
+    assert 'another design' in capsys.readouterr().out
+    record = json.loads((out / 'design.json').read_text())
+    assert record['posters'] == 0 and record['figure_scale'] == [0.22, 0.4]
