@@ -232,6 +232,32 @@ class VideoPortraitInferencer:
             result['parts'] = out['parts'].float()
         return result
 
+    @torch.no_grad()
+    def segment_pair(self, frame: np.ndarray,
+                     reference: np.ndarray) -> np.ndarray:
+        """Probabilities of one frame against a reference of your choice.
+
+        Outside any stream: nothing is cached, the reference is encoded
+        for this call (``tools/analysis_tools/reference_sensitivity.py``
+        swaps references this way).
+
+        Args:
+            frame (np.ndarray): ``(H0, W0, 3)`` uint8 BGR target frame.
+            reference (np.ndarray): ``(H1, W1, 3)`` uint8 BGR reference
+                frame, any size (resized to the input size like the frame).
+
+        Returns:
+            np.ndarray: ``(H0, W0)`` float32 foreground probabilities, as
+            the stream gives for the same pair.
+        """
+        frame = as_bgr_frame(frame, 'target')
+        reference = as_bgr_frame(reference, 'reference')
+        cache = self._encode_reference(
+            self._upload(self.preprocessor.resize(reference)))
+        out = self._target_step(self._upload(self.preprocessor.resize(frame)),
+                                cache, tuple(frame.shape[:2]))
+        return out['prob'][0, 0].to('cpu', copy=True).numpy()
+
     @staticmethod
     def _thumbnail(frame: np.ndarray) -> np.ndarray:
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
