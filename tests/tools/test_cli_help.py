@@ -12,6 +12,7 @@ TOOLS = {
     'eval_masks.py': '(default: auto)',
     'misc/check_dataset.py': 'dataset root',
     'deployment/export_onnx.py': 'ONNX opset version (default: 17)',
+    'analysis_tools/reference_sensitivity.py': '(default: cpu)',
 }
 
 
