@@ -255,7 +255,11 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=2, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-optim_wrapper = dict(optimizer=dict(lr={lr}))
+# SGD whatever the demo uses: these tiny runs are tuned for it
+optim_wrapper = dict(
+    _delete_=True, type='OptimWrapper',
+    optimizer=dict(type='SGD', lr={lr}, momentum=0.9, weight_decay=5e-4),
+    clip_grad=dict(max_norm=10.))
 train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
 default_hooks = dict(logger=dict(interval=1),
                      checkpoint=dict(interval={epochs}))
@@ -291,7 +295,7 @@ def write_tiny_config(path: str, data_root: str, epochs: int = 1,
         data_root (str): The video dataset.
         epochs (int): Epochs; validation and checkpoint at the end.
         batch (int): Batch size (video and image phases).
-        lr (float): The video-only recipe's learning rate.
+        lr (float): The SGD learning rate (video-only recipe).
         image_root (str, optional): A still-image set
             (:func:`make_image_set`): adds the alternating image phase and
             the paper's per-phase optimizer groups.

