@@ -48,13 +48,15 @@ if ! "${PY}" -c "import mmcv.ops" 2>/dev/null; then
         # so they are built without optimisation or debug info by default:
         # 5.7 instead of 11.7 minutes on 2 idle cores. Configs that do
         # run mmcv ops (deformable convs...) want PDNET_MMCV_CFLAGS="-O3".
+        # --no-cache-dir: pip's own wheel cache ignores CFLAGS and would
+        # hand back an earlier build made with other flags.
         MMCV_CFLAGS="${PDNET_MMCV_CFLAGS:--O0 -g0}"
         log "compiling mmcv==2.1.0 with ops (CFLAGS ${MMCV_CFLAGS}) into ${WHEELS}, once per machine:"
         log "  measured 5.7 minutes on 2 idle cores with -O0 -g0 (11.7 with the default -O3; more under load); $(nproc) core(s) here"
         with_heartbeat "mmcv compile" env MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" \
             CFLAGS="${MMCV_CFLAGS}" CXXFLAGS="${MMCV_CFLAGS}" \
-            "${PIP[@]}" wheel -q --no-build-isolation --no-deps \
-            --no-binary mmcv -w "${WHEELS}" "mmcv==2.1.0"
+            "${PIP[@]}" wheel -q --no-cache-dir --no-build-isolation \
+            --no-deps --no-binary mmcv -w "${WHEELS}" "mmcv==2.1.0"
     fi
     log "installing mmcv from ${WHEELS}"
     "${PIP[@]}" install -q --no-index --find-links "${WHEELS}" --no-deps "mmcv==2.1.0"
