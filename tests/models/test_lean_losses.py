@@ -118,6 +118,26 @@ def test_part_decoupling_loss_lean_equals_straightforward(
         assert rel_diff(got, want) <= RTOL, name
 
 
+def test_part_loss_computes_the_feature_energy_once_per_frame(
+        monkeypatch):
+    module = part_loss(lean=True, num_parts=3)
+    gen = torch.Generator().manual_seed(2)
+    feats = torch.randn(2, 512, 2, 2, generator=gen).relu()
+    args = (torch.randn(2, 3, 4, 4, generator=gen),
+            torch.randn(2, 1, 4, 4, generator=gen),
+            (torch.rand(2, 1, 64, 64, generator=gen) > 0.5).float(), feats)
+    before = module(*args)
+    calls = []
+    energy = module.sem.feature_energy
+    monkeypatch.setattr(module.sem, 'feature_energy',
+                        lambda *a: calls.append(a) or energy(*a))
+    after = module(*args)
+    # both maskings (ground truth, saliency) share one energy map
+    assert len(calls) == 1
+    for key in before:
+        torch.testing.assert_close(after[key], before[key])
+
+
 def test_lean_training_step_peak_memory_is_at_most_40_percent():
     """Peak tensor memory of a PDNet-R50 training step (p = 5, batch 2),
     measured by torch.profiler's allocation events (not by time)."""

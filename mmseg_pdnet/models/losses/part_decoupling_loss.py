@@ -105,10 +105,12 @@ class PartDecouplingLoss(nn.Module):
         return self._extractor(img)
 
     def _part_terms(self, parts: Tensor, mask: Tensor,
-                    feats: Optional[Tensor]) -> Dict[str, Tensor]:
+                    feats: Optional[Tensor],
+                    feat_energy: Optional[Tensor]) -> Dict[str, Tensor]:
         terms = dict(geo=self.geo(parts))
         if self.use_sem:
-            terms['sem'] = self.sem(parts, feats, mask, self.basis)
+            terms['sem'] = self.sem(parts, feats, mask, self.basis,
+                                    feat_energy=feat_energy)
         if self.use_area:
             terms['area'] = self.area(parts)
         return terms
@@ -134,8 +136,12 @@ class PartDecouplingLoss(nn.Module):
         probs = resize_bilinear(part_logits, size).softmax(dim=1)
         saliency = resize_bilinear(sal_logit, size).sigmoid()
         gt = gt.to(probs.dtype)
-        by_gt = self._part_terms(probs * gt, gt, feats)  # eq. (5)
-        by_sal = self._part_terms(probs * saliency, saliency, feats)  # (1)
+        # the frozen features' energy is the same for both maskings
+        energy = (self.sem.feature_energy(feats, size)
+                  if self.use_sem and self.sem.lean else None)
+        by_gt = self._part_terms(probs * gt, gt, feats, energy)  # eq. (5)
+        by_sal = self._part_terms(probs * saliency, saliency, feats,
+                                  energy)  # eq. (1)
         if self.weighting == 'authors':
             losses = {
                 'loss_geo': by_gt['geo'] + by_sal['geo'] / 2,

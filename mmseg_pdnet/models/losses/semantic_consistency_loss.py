@@ -1,4 +1,6 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
@@ -43,8 +45,31 @@ class SemanticConsistencyLoss(nn.Module):
         self.chunk = chunk
         self.loss_weight = loss_weight
 
+    def feature_energy(self, feats: Tensor, size) -> Tensor:
+        """``||f(u)||^2`` of the lean form, per pixel, without gradient.
+
+        It depends on the frame only, not on the parts or the mask: a
+        caller scoring several part maps of one frame (the part loss: by
+        ground truth and by saliency) computes it once and passes it to
+        :meth:`forward` as ``feat_energy``.
+
+        Args:
+            feats (Tensor): frozen features ``(B, C, h, w)``.
+            size (tuple[int, int]): the part masks' ``(H, W)``.
+
+        Returns:
+            Tensor: ``(B, H, W)``, float32 or wider.
+        """
+        with torch.no_grad(), torch.autocast(feats.device.type,
+                                             enabled=False):
+            feats, = at_least_float32(feats)
+            return sum(
+                resize_bilinear(c, tuple(size)).pow(2).sum(1)
+                for c in feats.split(self.chunk, dim=1))
+
     def forward(self, parts: Tensor, feats: Tensor, mask: Tensor,
-                basis: Tensor) -> Tensor:
+                basis: Tensor, feat_energy: Optional[Tensor] = None
+                ) -> Tensor:
         """Compute the loss.
 
         Args:
@@ -54,6 +79,9 @@ class SemanticConsistencyLoss(nn.Module):
                 resolution, without gradient.
             mask (Tensor): gating mask m ``(B, 1, H, W)``.
             basis (Tensor): part basis w ``(p, C)``; ``relu(w)`` is used.
+            feat_energy (Tensor, optional): :meth:`feature_energy` of
+                ``feats`` at the parts' size, when the caller has it
+                (lean form only; computed here otherwise).
 
         Returns:
             Tensor: scalar loss.
@@ -65,10 +93,11 @@ class SemanticConsistencyLoss(nn.Module):
         # float32 even under AMP: the lean form subtracts large per-pixel
         # terms, which fp16 / bf16 cannot resolve
         with torch.autocast(parts.device.type, enabled=False):
-            return self._loss(*at_least_float32(parts, feats, mask, basis))
+            return self._loss(*at_least_float32(parts, feats, mask, basis),
+                              feat_energy)
 
     def _loss(self, parts: Tensor, feats: Tensor, mask: Tensor,
-              basis: Tensor) -> Tensor:
+              basis: Tensor, feat_energy: Optional[Tensor] = None) -> Tensor:
         """:meth:`forward` on inputs already cast to a float32+ dtype."""
         b, p, h, w = parts.shape
         prototypes = basis.relu()
@@ -83,9 +112,7 @@ class SemanticConsistencyLoss(nn.Module):
         projected = resize_bilinear(
             torch.einsum('bchw,pc->bphw', feats, prototypes), (h, w))
         cross = (parts * projected).sum(1) * mask[:, 0]
-        with torch.no_grad():
-            feat_sq = sum(
-                resize_bilinear(c, (h, w)).pow(2).sum(1)
-                for c in feats.split(self.chunk, dim=1))
-        energy = recon_sq - 2 * cross + mask[:, 0].pow(2) * feat_sq
+        if feat_energy is None:
+            feat_energy = self.feature_energy(feats, (h, w))
+        energy = recon_sq - 2 * cross + mask[:, 0].pow(2) * feat_energy
         return self.loss_weight * energy.sum() / numel
