@@ -10,6 +10,7 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmseg_pdnet.models.losses import (PartDecouplingLoss,
                                        SemanticConsistencyLoss)
@@ -60,11 +61,17 @@ def test_semantic_loss_lean_equals_straightforward(b, p, h, w):
     assert lean[3][0, :7].abs().max() == 0
 
 
-def test_semantic_loss_chunking_does_not_change_the_value():
-    inputs = semantic_inputs(2, 5, 40, 56, c=100)
-    whole = SemanticConsistencyLoss(chunk=100)(*inputs)
-    chunked = SemanticConsistencyLoss(chunk=7)(*inputs)  # 100 = 14 * 7 + 2
-    assert rel_diff(chunked, whole) <= RTOL
+@pytest.mark.parametrize('low,size', [((2, 2), (64, 64)), ((3, 2), (90, 61)),
+                                      ((1, 3), (7, 33)), ((4, 4), (1, 5)),
+                                      ((15, 15), (480, 480))])
+def test_feature_energy_equals_upsampling_then_summing_squares(low, size):
+    gen = torch.Generator().manual_seed(3)
+    feats = torch.randn(2, 37, *low, generator=gen).relu() * 3
+    want = F.interpolate(feats, size=size, mode='bilinear',
+                         align_corners=True).pow(2).sum(1)
+    got = SemanticConsistencyLoss().feature_energy(feats, size)
+    assert got.shape == want.shape == (2, *size)
+    assert rel_diff(got, want) <= RTOL
 
 
 def test_semantic_loss_lean_keeps_float32_under_autocast():

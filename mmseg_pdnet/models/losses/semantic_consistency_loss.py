@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -8,6 +8,19 @@ from torch import Tensor, nn
 
 from ..utils import resize_bilinear
 from .precision import at_least_float32
+
+
+def _bilinear_axis(n_in: int, n_out: int, device) -> Tuple[Tensor, Tensor]:
+    """Lower source index and upper weight of each output position of an
+    ``align_corners=True`` bilinear resize along one axis, as PyTorch
+    samples it: ``src = i (n_in - 1) / (n_out - 1)``."""
+    if n_out > 1:
+        src = torch.arange(n_out, dtype=torch.float64, device=device) * (
+            (n_in - 1) / (n_out - 1))
+    else:
+        src = torch.zeros(1, dtype=torch.float64, device=device)
+    low = src.floor().clamp(max=n_in - 1)
+    return low.long(), src - low
 
 
 @MODELS.register_module()
@@ -27,26 +40,32 @@ class SemanticConsistencyLoss(nn.Module):
         ||X^T W - m f||^2 = X^T (W W^T) X - 2 m X . up(W f_low) + m^2 ||f||^2
 
     per pixel, where ``W f_low`` is a p-channel map computed at stride 32
-    and ``||f||^2`` (no gradient: f is frozen) is accumulated channel chunk
-    by channel chunk. Memory drops from O(B C H W) to O(B p H W); the value
+    and ``||f||^2`` (no gradient: f is frozen) comes from the stride-32
+    Gram entries of neighbouring vectors (:meth:`feature_energy`). Memory
+    drops from O(B C H W) to O(B p H W); the value
     equals the straightforward form (``lean=False``, kept as the oracle).
     Both forms compute in (at least) float32, also under AMP autocast.
 
     Args:
         lean (bool): Use the memory-lean evaluation. Defaults to True.
-        chunk (int): Channels per chunk for ``||f||^2``. Defaults to 64.
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
     """
 
-    def __init__(self, lean: bool = True, chunk: int = 64,
-                 loss_weight: float = 1.0):
+    def __init__(self, lean: bool = True, loss_weight: float = 1.0):
         super().__init__()
         self.lean = lean
-        self.chunk = chunk
         self.loss_weight = loss_weight
 
     def feature_energy(self, feats: Tensor, size) -> Tensor:
-        """``||f(u)||^2`` of the lean form, per pixel, without gradient.
+        """``||up(f)(u)||^2`` of the lean form, per pixel, without gradient.
+
+        Computed at the features' resolution: a pixel of the bilinear
+        (``align_corners=True``) upsampling mixes the four stride-32 vectors
+        around it with weights ``a``, so its energy is ``a^T G a`` with G
+        the 4 x 4 Gram matrix of those vectors. The ten distinct entries of
+        G are ``(B, h, w)`` maps; the result gathers them per pixel, never
+        forming the ``(B, C, H, W)`` upsampled features (equal to
+        upsampling then summing squares within float rounding; tested).
 
         It depends on the frame only, not on the parts or the mask: a
         caller scoring several part maps of one frame (the part loss: by
@@ -63,9 +82,25 @@ class SemanticConsistencyLoss(nn.Module):
         with torch.no_grad(), torch.autocast(feats.device.type,
                                              enabled=False):
             feats, = at_least_float32(feats)
-            return sum(
-                resize_bilinear(c, tuple(size)).pow(2).sum(1)
-                for c in feats.split(self.chunk, dim=1))
+            h, w = feats.shape[-2:]
+            # the four corners' vectors: the next row / column, repeated
+            # at the last one (where its bilinear weight is 0)
+            padded = F.pad(feats, (0, 1, 0, 1), mode='replicate')
+            corners = [padded[:, :, dy:dy + h, dx:dx + w]
+                       for dy in (0, 1) for dx in (0, 1)]
+            ys, wy = _bilinear_axis(h, size[0], feats.device)
+            xs, wx = _bilinear_axis(w, size[1], feats.device)
+            wy, wx = wy.to(feats.dtype)[:, None], wx.to(feats.dtype)[None]
+            weights = [(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx),
+                       wy * wx]  # (H, W) each, corners 00, 01, 10, 11
+            energy = 0
+            for i in range(4):
+                for j in range(i, 4):
+                    gram = (corners[i] * corners[j]).sum(1)  # (B, h, w)
+                    gram = gram[:, ys][:, :, xs]  # (B, H, W)
+                    scale = 1 if i == j else 2
+                    energy = energy + scale * weights[i] * weights[j] * gram
+            return energy
 
     def forward(self, parts: Tensor, feats: Tensor, mask: Tensor,
                 basis: Tensor, feat_energy: Optional[Tensor] = None
