@@ -198,8 +198,13 @@ class VideoPortraitInferencer:
             Tensor: ``(1, 3, H, W)`` normalised float32 frame on the device,
             ``(H, W)`` = :attr:`input_size`.
         """
-        x = self._upload(self.preprocessor.resize(frame))
-        return self.preprocessor.normalize(x, self.memory_format)
+        return self.preprocessor.normalize(self._uploaded(frame),
+                                           self.memory_format)
+
+    def _uploaded(self, frame: np.ndarray) -> torch.Tensor:
+        """A BGR frame resized to the input size, as ``(1, 3, H, W)``
+        uint8 on the device."""
+        return self._upload(self.preprocessor.resize(frame))
 
     def _encode_reference(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """IPDA cache of an uploaded ``(1, 3, H, W)`` uint8 frame."""
@@ -233,30 +238,51 @@ class VideoPortraitInferencer:
         return result
 
     @torch.no_grad()
-    def segment_pair(self, frame: np.ndarray,
-                     reference: np.ndarray) -> np.ndarray:
-        """Probabilities of one frame against a reference of your choice.
+    def encode_reference_frame(
+            self, reference: np.ndarray) -> Dict[str, torch.Tensor]:
+        """The reference cache of a frame of your choice, for
+        :meth:`segment_with` (outside any stream).
 
-        Outside any stream: nothing is cached, the reference is encoded
-        for this call (``tools/analysis_tools/reference_sensitivity.py``
-        swaps references this way).
+        Args:
+            reference (np.ndarray): ``(H1, W1, 3)`` uint8 BGR frame, any
+                size (resized to the input size).
+
+        Returns:
+            dict[str, Tensor]: the IPDA keys/values (empty without IPDA).
+        """
+        return self._encode_reference(
+            self._uploaded(as_bgr_frame(reference, 'reference')))
+
+    @torch.no_grad()
+    def segment_with(self, frame: np.ndarray,
+                     cache: Dict[str, torch.Tensor]) -> np.ndarray:
+        """Probabilities of one frame against a reference cache from
+        :meth:`encode_reference_frame`; one cache serves many frames
+        (``tools/analysis_tools/reference_sensitivity.py`` swaps
+        references this way).
 
         Args:
             frame (np.ndarray): ``(H0, W0, 3)`` uint8 BGR target frame.
-            reference (np.ndarray): ``(H1, W1, 3)`` uint8 BGR reference
-                frame, any size (resized to the input size like the frame).
+            cache (dict): :meth:`encode_reference_frame` output.
 
         Returns:
             np.ndarray: ``(H0, W0)`` float32 foreground probabilities, as
             the stream gives for the same pair.
         """
         frame = as_bgr_frame(frame, 'target')
-        reference = as_bgr_frame(reference, 'reference')
-        cache = self._encode_reference(
-            self._upload(self.preprocessor.resize(reference)))
-        out = self._target_step(self._upload(self.preprocessor.resize(frame)),
-                                cache, tuple(frame.shape[:2]))
+        out = self._target_step(self._uploaded(frame), cache,
+                                tuple(frame.shape[:2]))
         return out['prob'][0, 0].to('cpu', copy=True).numpy()
+
+    def segment_pair(self, frame: np.ndarray,
+                     reference: np.ndarray) -> np.ndarray:
+        """:meth:`segment_with` against :meth:`encode_reference_frame`
+        ``(reference)``: one frame, one reference of your choice.
+
+        Returns:
+            np.ndarray: ``(H0, W0)`` float32 foreground probabilities.
+        """
+        return self.segment_with(frame, self.encode_reference_frame(reference))
 
     @staticmethod
     def _thumbnail(frame: np.ndarray) -> np.ndarray:
@@ -293,7 +319,7 @@ class VideoPortraitInferencer:
             elif frame.shape[:2] != size:
                 raise ValueError(f'frame {index}: size {frame.shape[:2]} '
                                  f'differs from the first frame {size}')
-            x = self._upload(self.preprocessor.resize(frame))
+            x = self._uploaded(frame)
             renew = cache is None or (
                 self.refresh_every is not None
                 and since_ref >= self.refresh_every) or (

@@ -78,18 +78,29 @@ def test_frames(cfg, data_root=None) -> List[dict]:
     return infos
 
 
-def substitute(name: str, info: dict, target: np.ndarray,
-               next_reference: Dict[str, str]) -> np.ndarray:
-    """The reference frame that replaces ``info``'s under ``name``."""
-    if name == 'reference':
-        return read_frame(info['ref_img_paths'][0])
-    if name == 'other-clip':
-        return read_frame(next_reference[info['seq_name']])
+def reference_cache(inferencer: VideoPortraitInferencer, name: str,
+                    info: dict, target: np.ndarray, next_reference: Dict[
+                        str, str], caches: Dict[tuple, dict]) -> dict:
+    """The reference cache that replaces ``info``'s under ``name``.
+
+    A clip's own reference, another clip's and the grey frame are encoded
+    once and kept in ``caches``; the target itself is encoded per frame.
+    """
     if name == 'target':
-        return target
-    if name == 'grey':
-        return np.full_like(target, 128)
-    raise ValueError(f'unknown substitute {name!r}')
+        return inferencer.encode_reference_frame(target)
+    if name == 'reference':
+        key = (name, info['ref_img_paths'][0])
+    elif name == 'other-clip':
+        key = (name, next_reference[info['seq_name']])
+    elif name == 'grey':
+        key = (name, target.shape)
+    else:
+        raise ValueError(f'unknown substitute {name!r}')
+    if key not in caches:
+        frame = (np.full(target.shape, 128, np.uint8) if name == 'grey'
+                 else read_frame(key[1]))
+        caches[key] = inferencer.encode_reference_frame(frame)
+    return caches[key]
 
 
 def score(inferencer: VideoPortraitInferencer, infos: List[dict],
@@ -117,12 +128,14 @@ def score(inferencer: VideoPortraitInferencer, infos: List[dict],
     next_reference = {seq: refs[seqs[(i + 1) % len(seqs)]]
                       for i, seq in enumerate(seqs)}
     frames = {name: [] for name in names}
+    caches = {}
     for info in infos:
         target = read_frame(info['img_path'])
         gt = read_mask(info['seg_map_path'])
         for name in names:
-            ref = substitute(name, info, target, next_reference)
-            prob = inferencer.segment_pair(target, ref)
+            cache = reference_cache(inferencer, name, info, target,
+                                    next_reference, caches)
+            prob = inferencer.segment_with(target, cache)
             frame = evaluate_frame(binarize_probability(prob, 0.5), gt)
             frame.update(seq_name=info['seq_name'],
                          frame_idx=int(info['frame_idx']),
