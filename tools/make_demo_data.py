@@ -21,27 +21,35 @@ from mmseg_pdnet.datasets.synthetic import (design_record, make_demo_dataset,
 
 
 def parse_args(argv=None):
+    # the defaults are make_demo_dataset's own
+    default = design_record()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', default='data/demo', help='output root')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--train-clips', type=int, default=8)
-    parser.add_argument('--test-clips', type=int, default=4,
+    parser.add_argument('--seed', type=int, default=default['seed'])
+    parser.add_argument('--train-clips', type=int,
+                        default=default['train_clips'])
+    parser.add_argument('--test-clips', type=int,
+                        default=default['test_clips'],
                         help='evaluation clips (ImageSets/val.txt)')
-    parser.add_argument('--min-frames', type=int, default=30)
-    parser.add_argument('--max-frames', type=int, default=60)
-    parser.add_argument('--height', type=int, default=180)
-    parser.add_argument('--width', type=int, default=320)
+    parser.add_argument('--min-frames', type=int,
+                        default=default['min_frames'])
+    parser.add_argument('--max-frames', type=int,
+                        default=default['max_frames'])
+    parser.add_argument('--height', type=int, default=default['height'])
+    parser.add_argument('--width', type=int, default=default['width'])
     parser.add_argument('--figure-scale', type=float, nargs=2,
-                        default=(0.22, 0.4), metavar=('MIN', 'MAX'),
+                        default=default['figure_scale'],
+                        metavar=('MIN', 'MAX'),
                         help='figure scale range, fraction of the height')
-    parser.add_argument('--max-figures', type=int, default=3)
-    parser.add_argument('--posters', type=int, default=0,
+    parser.add_argument('--max-figures', type=int,
+                        default=default['max_figures'])
+    parser.add_argument('--posters', type=int, default=default['posters'],
                         help='most posters (static painted figures, not '
                         'portrait) per clip')
-    parser.add_argument('--passers', type=int, default=0,
+    parser.add_argument('--passers', type=int, default=default['passers'],
                         help='most passers-by (figures entering after the '
                         'first frame, not portrait) per clip')
-    parser.add_argument('--max-pan', type=float, default=1.5,
+    parser.add_argument('--max-pan', type=float, default=default['max_pan'],
                         help='largest camera pan, pixels per frame')
     parser.add_argument('--check', action='store_true',
                         help='write nothing; exit 0 when --out holds the '

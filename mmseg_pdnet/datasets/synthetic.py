@@ -114,6 +114,13 @@ def _draw_figure(img: np.ndarray, mask: np.ndarray, fig: Dict,
         v if v is not None else fig['skin'], -1, cv2.LINE_AA))
 
 
+def _draw_count(rng: np.random.Generator, most: int) -> int:
+    """1 to ``most`` (uniform), or 0 without a draw when ``most`` is 0, so
+    a design option that is off leaves the clip's other draws as they
+    were."""
+    return int(rng.integers(1, most + 1)) if most > 0 else 0
+
+
 def render_clip(seed: int,
                 num_frames: int,
                 height: int,
@@ -141,7 +148,7 @@ def render_clip(seed: int,
     text = ''.join(rng.choice(list('abcdefghij klmnopq rstuvwxyz'), 24))
     # Posters: figures painted on the background canvas, frozen in one pose,
     # panning with it. They are not portrait: only the moving figures are.
-    for _ in range(int(rng.integers(1, posters + 1)) if posters > 0 else 0):
+    for _ in range(_draw_count(rng, posters)):
         poster = _new_figure(rng, height, width, figure_scale)
         poster['x'] += margin
         poster['y'] += margin
@@ -152,7 +159,7 @@ def render_clip(seed: int,
     # and walk across behind the portrait. They are not portrait: who the
     # portrait is, only the reference frame shows.
     walkers = []
-    for _ in range(int(rng.integers(1, passers + 1)) if passers > 0 else 0):
+    for _ in range(_draw_count(rng, passers)):
         walker = _new_figure(rng, height, width, figure_scale)
         side = rng.choice([-1., 1.])
         walker['x'] = width / 2 - side * (width / 2 + walker['scale'])
@@ -231,6 +238,9 @@ def make_demo_dataset(out_dir: str,
         dict[str, list[str]]: sequence names per split (``'train'``,
         ``'val'``).
     """
+    design = dict(locals())  # the arguments: no other local exists yet
+    del design['out_dir']
+    record = design_record(**design)
     if min_frames < 1 or max_frames < min_frames:
         raise ValueError(f'need 1 <= min_frames <= max_frames, got '
                          f'{min_frames}, {max_frames}')
@@ -277,12 +287,6 @@ def make_demo_dataset(out_dir: str,
             f.write(''.join(s + '\n' for s in seqs))
     with open(osp.join(sets, 'categories.txt'), 'w') as f:
         f.write(''.join(c + '\n' for c in categories))
-    record = design_record(
-        seed=seed, train_clips=train_clips, test_clips=test_clips,
-        min_frames=min_frames, max_frames=max_frames, height=height,
-        width=width, jpeg_quality=jpeg_quality, figure_scale=figure_scale,
-        max_figures=max_figures, posters=posters, passers=passers,
-        max_pan=max_pan)
     with open(osp.join(out_dir, DESIGN_FILE), 'w') as f:
         json.dump(record, f, indent=2, sort_keys=True)
     return dict(train=splits['train'], val=splits['test'])
