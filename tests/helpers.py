@@ -16,10 +16,12 @@ Every path here is absolute, so the tests pass from any working directory.
 """
 import copy
 import importlib.util
+import math
 import os
 import os.path as osp
 import shutil
 import warnings
+from collections import OrderedDict
 
 import torch
 from mmengine.config import Config
@@ -310,3 +312,75 @@ def write_tiny_config(path: str, data_root: str, epochs: int = 1,
     with open(path, 'w') as f:
         f.write(text)
     return path
+
+
+# ------------------------------------------ the authors' checkpoint layout
+
+#: the authors' PDNet state dict layouts (key, shape, dtype per line) and
+#: one reference forward of their PDNet-R50 (tests/data/authors_checkpoint)
+AUTHORS_DATA = osp.join(ROOT, 'tests', 'data', 'authors_checkpoint')
+
+
+def authors_layout(depth: int = 50) -> list:
+    """Every key of the authors' ``PDNet('resnet<depth>').state_dict()``.
+
+    Args:
+        depth (int): 50 or 101.
+
+    Returns:
+        list[tuple]: ``(key, shape, dtype)`` in their order.
+    """
+    rows = []
+    with open(osp.join(AUTHORS_DATA, f'keys_r{depth}.tsv')) as f:
+        next(f)  # header
+        for line in f:
+            key, shape, dtype = line.rstrip('\n').split('\t')
+            shape = () if shape == 'scalar' else tuple(
+                int(n) for n in shape.split('x'))
+            rows.append((key, shape, getattr(torch, dtype)))
+    return rows
+
+
+def authors_weights(depth: int = 50, generator=None) -> dict:
+    """Weights in the authors' layout, drawn as the reference forward's.
+
+    One generator (seed 0 unless given), the keys in their order:
+    ``num_batches_tracked`` zeros (no draw), ``running_var`` U(0.75, 1.25),
+    BN gamma U(0.6, 1.0), ``running_mean`` and biases N(0, 0.1^2), conv
+    weights N(0, 2 / fan_in). The logits of the authors' model on them are
+    of order 100 and depend on the reference frame.
+
+    Args:
+        depth (int): 50 or 101.
+        generator (torch.Generator, optional): Continues to draw from it
+            (the reference frames are drawn after the weights).
+
+    Returns:
+        OrderedDict: The state dict.
+    """
+    g = generator if generator is not None else \
+        torch.Generator().manual_seed(0)
+    state = OrderedDict()
+    for key, shape, dtype in authors_layout(depth):
+        if dtype == torch.int64:
+            value = torch.zeros(shape, dtype=dtype)
+        elif key.endswith('running_var'):
+            value = torch.rand(shape, generator=g) * 0.5 + 0.75
+        elif key.endswith('.weight') and len(shape) == 1:
+            value = torch.rand(shape, generator=g) * 0.4 + 0.6
+        elif key.endswith(('running_mean', '.bias')):
+            value = torch.randn(shape, generator=g) * 0.1
+        else:
+            fan_in = math.prod(shape[1:])
+            value = torch.randn(shape, generator=g) * math.sqrt(2 / fan_in)
+        state[key] = value
+    return state
+
+
+def build_inference_model(config: str):
+    """The model of a shipped config for inference: no pretrained weights,
+    no training losses (as the inferencer builds it), in eval mode."""
+    cfg = Config.fromfile(config).model
+    cfg.backbone.backbone.init_cfg = None
+    cfg.part_loss = None
+    return MODELS.build(cfg).eval()

@@ -27,7 +27,8 @@ import logging
 import os.path as osp
 import pickle
 import re
-from typing import Any, Dict, Optional, Union
+from collections import defaultdict
+from typing import Any, Dict, Iterable, Optional, Union
 
 import numpy as np
 import torch
@@ -194,6 +195,53 @@ def get_state_dict(checkpoint: dict, filename: str) -> dict:
     return state
 
 
+#: ResNet block counts per stage, Bottleneck or not -> depth
+_RESNET_DEPTHS = {
+    ((2, 2, 2, 2), False): 18,
+    ((3, 4, 6, 3), False): 34,
+    ((3, 4, 6, 3), True): 50,
+    ((3, 4, 23, 3), True): 101,
+    ((3, 8, 36, 3), True): 152,
+}
+
+#: where PDNet's ResNet sits in this package's state dicts
+RESNET_PREFIX = 'backbone.backbone.'
+
+
+def resnet_depth(keys: Iterable[str],
+                 prefix: str = RESNET_PREFIX) -> Optional[int]:
+    """The depth of the ResNet whose keys start with ``prefix``.
+
+    Args:
+        keys (Iterable[str]): State dict keys.
+        prefix (str): e.g. ``'backbone.backbone.'`` (ours, the default) or
+            ``'bkbone.'`` (the authors').
+
+    Returns:
+        int, optional: 18, 34, 50, 101 or 152; None when the keys hold no
+        ResNet of these depths.
+    """
+    blocks = defaultdict(set)
+    bottleneck = False
+    pattern = re.compile(re.escape(prefix) + r'layer([1-4])\.(\d+)\.(\w+)\.')
+    for key in keys:
+        found = pattern.match(key)
+        if found:
+            blocks[int(found[1])].add(int(found[2]))
+            bottleneck |= found[3] == 'conv3'
+    counts = tuple(len(blocks[stage]) for stage in (1, 2, 3, 4))
+    return _RESNET_DEPTHS.get((counts, bottleneck))
+
+
+def _depth_hint(model_keys: Iterable[str], state_keys: Iterable[str]) -> str:
+    """' (a ResNet-101 checkpoint, a ResNet-50 model)' or ''."""
+    theirs, ours = resnet_depth(state_keys), resnet_depth(model_keys)
+    if theirs and ours and theirs != ours:
+        return (f' (a ResNet-{theirs} checkpoint, a ResNet-{ours} model: '
+                f'use the R{theirs} config)')
+    return ''
+
+
 def _shape(value: Any) -> Optional[tuple]:
     shape = getattr(value, 'shape', None)
     return None if shape is None else tuple(shape)
@@ -273,8 +321,9 @@ def match_state_dict(model: nn.Module,
             details.append(f'{len(keys)} {name} (e.g. {example})')
         target = config or f'the {type(model).__name__} model'
         if strict:
-            raise CheckpointError(f'{filename}: checkpoint does not match '
-                                  f'{target}: ' + ', '.join(details))
+            raise CheckpointError(
+                f'{filename}: checkpoint does not match {target}'
+                f'{_depth_hint(own, state)}: ' + ', '.join(details))
         print_log(
             f'{filename}: loading it partially into {target} on purpose: '
             'skipped ' + ', '.join(details) + '; missing and skipped weights '
@@ -295,7 +344,9 @@ def load_state_dict_checked(model: nn.Module,
     The file is read through the allow-list (a pickle that would run code
     is refused), and its weights must fit the model: same keys, same
     shapes, except the training-only ``part_loss.*`` keys
-    (:func:`match_state_dict`).
+    (:func:`match_state_dict`). A checkpoint of the authors' code
+    (iCVTEAM/PDNet) is converted in memory first, with one log line
+    (:func:`~mmseg_pdnet.utils.authors_checkpoint.from_authors_layout`).
 
     Args:
         model (nn.Module): The model (a DDP wrapper is unwrapped).
@@ -318,10 +369,13 @@ def load_state_dict_checked(model: nn.Module,
         CheckpointError: the file does not exist, is refused, unreadable or
             does not fit the model.
     """
+    # here, not at the top: authors_checkpoint imports this module
+    from .authors_checkpoint import from_authors_layout
     if isinstance(checkpoint, str):
         filename = filename or checkpoint
         checkpoint = load_checkpoint_file(checkpoint, map_location)
     filename = filename or '<checkpoint>'
+    checkpoint = from_authors_layout(checkpoint, filename)
     if is_model_wrapper(model):
         model = model.module
     weights = match_state_dict(model, get_state_dict(checkpoint, filename),

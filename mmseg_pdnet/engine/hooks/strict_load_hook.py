@@ -4,7 +4,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import find_latest_checkpoint
 from mmseg.registry import HOOKS
 
-from mmseg_pdnet.utils.checkpoint import get_state_dict, match_state_dict
+from mmseg_pdnet.utils.authors_checkpoint import from_authors_layout
+from mmseg_pdnet.utils.checkpoint import (CheckpointError, get_state_dict,
+                                          match_state_dict)
 
 
 @HOOKS.register_module()
@@ -21,6 +23,11 @@ class StrictLoadHook(Hook):
     file, the config and the counts. ``tools/train.py`` and
     ``tools/test.py`` add it; their ``--allow-partial-load`` sets
     ``strict=False``.
+
+    A ``load_from`` checkpoint of the authors' code (iCVTEAM/PDNet) is
+    converted in memory first (one log line), so ``tools/test.py`` and
+    fine-tuning take the authors' file as it is. It cannot be resumed: it
+    holds no MMEngine training state.
 
     Args:
         strict (bool): Refuse a checkpoint that does not fit. With False,
@@ -47,6 +54,16 @@ class StrictLoadHook(Hook):
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         filename = self._filename(runner)
+        converted = from_authors_layout(checkpoint, filename)
+        if converted is not checkpoint:
+            if runner._resume:
+                raise CheckpointError(
+                    f"{filename}: the authors' checkpoint holds weights, no "
+                    'MMEngine training state: start from it with load_from '
+                    '(--cfg-options load_from=...), it cannot be resumed')
+            # in place: the runner loads checkpoint['state_dict'] next
+            checkpoint.clear()
+            checkpoint.update(converted)
         state = get_state_dict(checkpoint, filename)
         fitting = match_state_dict(model, state, filename,
                                    runner.cfg.filename, self.strict)
