@@ -34,7 +34,7 @@ class EagerReplayRunner(CUDAGraphRunner):
 
 
 class FrozenReferenceRunner(EagerReplayRunner):
-    """A broken runner that keeps its first reference (the bug the static
+    """A broken runner that keeps its first reference (what the static
     buffers must prevent): the tests must tell it apart."""
 
     def set_reference(self, cache):

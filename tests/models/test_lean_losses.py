@@ -4,7 +4,7 @@ The straightforward semantic-consistency loss (``lean=False``) builds the
 ``(B, C, H, W)`` reconstruction and target at full resolution; the lean
 form must give the same value and gradients (relative difference <= 1e-5
 in float32) and a training step whose peak memory is <= 40% of the
-straightforward one (issue 8).
+straightforward one.
 """
 import warnings
 

@@ -163,8 +163,8 @@ def test_forward_target_gives_stride4_logits_for_a_direct_resize():
 
 
 def test_threshold_has_one_source():
-    """The mask threshold is decode_head.threshold; a test_cfg threshold,
-    which used to overwrite it, is refused with a pointer."""
+    """The mask threshold is decode_head.threshold; a test_cfg threshold
+    (a second source) is refused with a pointer."""
     cfg = tiny_model_cfg()
     cfg.decode_head.threshold = 0.3
     assert build_model(cfg).decode_head.threshold == 0.3

@@ -89,7 +89,7 @@ def test_benchmark_reports_operator_counts(bench, tmp_path):
 
 
 def test_r50_streaming_runs_at_most_135_percent_of_baseline_ops(bench):
-    """Issue 14: per frame, streaming PDNet-R50 dispatches at most 1.35x
+    """Per frame, streaming PDNet-R50 dispatches at most 1.35x
     the operators (kernel launches) of the single-frame R50-FPN-FCN
     baseline, BN folded in both (the counts do not depend on the frame
     size: 64x64 here)."""

@@ -354,8 +354,8 @@ def test_contact_sheet_covers_the_whole_clip(infer, tmp_path):
     code, io = infer('--out', tmp_path / 'o.mp4', '--contact-sheet', sheet,
                      source=src)
     assert code == 0, io.err
-    # 8 of the 20 frames, from the first to the last but one (the
-    # sampler's stride is 2 then); it used to stop at frame 70 of any clip
+    # 8 of the 20 frames, spread from the first to the last but one (the
+    # sampler's stride is 2 then)
     assert labels == [f'frame {i}' for i in (0, 2, 6, 8, 10, 12, 16, 18)]
     # 8 rows of 240x180 tiles: frame, overlay, parts
     assert cv2.imread(str(sheet)).shape == (8 * 180, 3 * 240, 3)

@@ -199,7 +199,7 @@ def save_other_architecture(path):
 
 def test_test_refuses_a_checkpoint_of_another_architecture(
         tmp_path, tiny_cfg, load_tool, monkeypatch):
-    """It used to report J&F 0.0 and exit 0."""
+    """Refused with one line and exit status 1, not scored as J&F 0.0."""
     ckpt = save_other_architecture(tmp_path / 'demo.pth')
     test = load_tool('test.py')
     work = str(tmp_path / 'test')
@@ -294,8 +294,8 @@ def test_data_root_with_spaces_and_non_ascii_letters(tmp_path, load_tool):
 
 def test_config_errors_name_the_file_and_the_argument_order(tmp_path,
                                                             load_tool):
-    """``test.py CKPT CONFIG`` used to end in a traceback from the config
-    parser; now one line says which file is what."""
+    """``test.py CKPT CONFIG`` ends in one line that says which file is
+    what, not in a traceback from the config parser."""
     cfg = DEMO_CONFIG
     ckpt = tmp_path / 'epoch_6.pth'
     ckpt.write_bytes(b'weights')
