@@ -87,8 +87,14 @@ def test_errors_are_one_line(tmp_path, convert):
     ours = tmp_path / 'ours.pth'
     torch.save(dict(state_dict=build_inference_model(R50_CONFIG).state_dict(),
                     meta={}), ours)
+    incomplete = authors_weights(50)
+    del incomplete['head_4.bias']
+    incomplete = _authors_file(tmp_path / 'incomplete.pth', incomplete)
     missing = tmp_path / 'nope.pth'
     cases = [
+        ((incomplete, tmp_path / 'a.pth'),
+         f"{incomplete}: 1 key(s) of the authors' PDNet-R50 (p = 5) missing "
+         "(e.g. 'head_4.bias')"),
         ((r101, tmp_path / 'a.pth', '--config', R50_CONFIG),
          f'{r101}: checkpoint does not match {R50_CONFIG} (a ResNet-101 '
          'checkpoint, a ResNet-50 model: use the R101 config): '),

@@ -168,15 +168,24 @@ def to_mmseg(src: str, dst: str, config: Optional[str]) -> None:
                 'config has that encoder; name one with --config')
         config = DEFAULT_CONFIGS[depth]
     model = build_inference_model(config)
-    # strict: every key of the model, no key left over, same shapes
+    theirs = strip_module_prefix(checkpoint.get('model', checkpoint))
+    if resnet_depth(model.state_dict()) == depth:
+        # name what is missing as the authors' code names it
+        expected = mmseg_to_authors(model.state_dict(), config)[0]
+        missing = [k for k in expected if k not in theirs]
+        if missing:
+            raise CLIError(
+                f"{src}: {len(missing)} key(s) of the authors' "
+                f'{describe(depth, meta["num_parts"])} missing (e.g. '
+                f'{missing[0]!r})')
+    # strict: every key of the model, no key left over, same shapes (a
+    # file of another depth than the config is refused here, saying so)
     match_state_dict(model, converted['state_dict'], src, config)
     meta['config'] = osp.relpath(config, ROOT) if osp.abspath(
         config).startswith(ROOT + os.sep) else config
     print(f"{src}: the authors' {describe(depth, meta['num_parts'])} "
           f'({AUTHORS_LAYOUT} layout)')
-    for line in mapping_summary(
-            strip_module_prefix(checkpoint.get('model', checkpoint)),
-            converted['state_dict']):
+    for line in mapping_summary(theirs, converted['state_dict']):
         print(line)
     if 'part_loss.basis' not in converted['state_dict']:
         print('  (no part_basis_generator in the file: the part basis, '
