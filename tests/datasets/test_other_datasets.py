@@ -1,3 +1,5 @@
+import os.path as osp
+
 import cv2
 import numpy as np
 import pytest
@@ -35,27 +37,112 @@ def test_portrait_image_dataset_reference_is_the_image(tmp_path):
                             data_root=str(tmp_path)))
 
 
-def test_pphumanseg14k_groups_frames_into_clips(tmp_path):
+def write_list(root, name, paths):
+    """Write frames, VOC-palette masks (index 1 = portrait, as the
+    PP-HumanSeg14K release) and the list file ``name``."""
+    from PIL import Image
     lines = []
-    for clip in ('video_001', 'video_002'):
-        for t in range(3):
-            img = f'images/train/{clip}_{t:05d}.jpg'
-            ann = f'annotations/train/{clip}_{t:05d}.png'
-            write_pair(tmp_path / img, tmp_path / ann, value=1)
-            lines.append(f'{img} {ann}')
-    (tmp_path / 'train.txt').write_text('\n'.join(lines) + '\n')
+    for img in paths:
+        ann = img.replace('images/', 'annotations/').replace('.jpg', '.png')
+        (root / img).parent.mkdir(parents=True, exist_ok=True)
+        (root / ann).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / img), np.full((20, 30, 3), 100, np.uint8))
+        ids = np.zeros((20, 30), np.uint8)
+        ids[5:15, 10:20] = 1
+        pal = Image.fromarray(ids, mode='P')
+        pal.putpalette([0, 0, 0, 128, 0, 0] + [0] * 762)
+        pal.save(root / ann)
+        lines.append(f'{img} {ann}')
+    (root / name).write_text('\n'.join(lines) + '\n')
+
+
+def authors_groups(list_file):
+    """The PDNet authors' grouping of a PP-HumanSeg14K list, in our own
+    words: clip = listed image path [7:-8]; clips sorted by name, the
+    frames of a clip sorted by path; the reference is the clip's first
+    frame."""
+    imgs = [line.strip().split(' ')[0]
+            for line in list_file.read_text().splitlines()]
+    clips = {}
+    for img in imgs:
+        clips.setdefault(img[7:-8], []).append(img)
+    return {seq: sorted(clips[seq]) for seq in sorted(clips)}
+
+
+# File names shaped as the authors' rule expects them:
+# images/<split>/<video><4-character frame>.jpg. Video names with digits
+# and underscores, frames listed out of order and interleaved; 'room1'
+# and 'room10' differ only in a digit next to the frame field, which a
+# "stem without its trailing number" rule would merge or split wrongly.
+PP_NAMES = [
+    'images/train/meeting_03_0010.jpg', 'images/train/2_0005.jpg',
+    'images/train/meeting_03_0000.jpg', 'images/train/room10005.jpg',
+    'images/train/2_0000.jpg', 'images/train/meeting_03_0005.jpg',
+    'images/train/room100010.jpg', 'images/train/room100000.jpg',
+    'images/train/room10000.jpg',
+]
+
+
+def test_pphumanseg14k_groups_clips_as_the_authors(tmp_path):
+    write_list(tmp_path, 'train.txt', PP_NAMES)
     ds = DATASETS.build(dict(type='PPHumanSeg14KDataset',
                              data_root=str(tmp_path), split='train',
                              pipeline=PIPELINE))
-    assert len(ds) == 6
-    info = ds.get_data_info(4)
-    assert info['seq_name'] == 'video_002' and info['frame_idx'] == 1
-    assert info['ref_img_paths'][0].endswith('video_002_00000.jpg')
+    expected = authors_groups(tmp_path / 'train.txt')
+    assert list(expected) == ['train/2_', 'train/meeting_03_',
+                              'train/room1', 'train/room10']
+    infos = [ds.get_data_info(i) for i in range(len(ds))]
+    got = {}
+    for info in infos:
+        got.setdefault(info['seq_name'], []).append(
+            osp.relpath(info['img_path'], tmp_path))
+    assert got == expected  # same clips, same order, same frame order
+    for info in infos:
+        first = expected[info['seq_name']][0]
+        assert info['ref_img_paths'] == [str(tmp_path / first)]
+        assert info['ref_seg_map_paths'] == [
+            str(tmp_path / first.replace('images/', 'annotations/').replace(
+                '.jpg', '.png'))]
+        assert info['num_frames'] == len(expected[info['seq_name']])
+    # the palette masks load as portrait where the id is 1
     assert ds[4]['data_samples'].gt_sem_seg.data.sum() > 0
-    (tmp_path / 'train.txt').write_text('only-one-column.jpg\n')
-    with pytest.raises(ValueError, match=r'train.txt:1: expected'):
+    # a regex on the file stem is an option; this one (the stem without
+    # its trailing number) merges room1 and room10, which the authors keep
+    # apart
+    by_regex = DATASETS.build(dict(type='PPHumanSeg14KDataset',
+                                   data_root=str(tmp_path), split='train',
+                                   clip_regex=r'^(.+?)[_-]?\d+$'))
+    assert {by_regex.get_data_info(i)['seq_name']
+            for i in range(len(by_regex))} == {'2', 'meeting_03', 'room'}
+
+
+def test_pphumanseg14k_list_errors(tmp_path):
+    write_list(tmp_path, 'train.txt', PP_NAMES[:2])
+    (tmp_path / 'test.txt').write_text('images/train/2_0005.jpg\n')
+    with pytest.raises(ValueError, match=r'test.txt:1: expected .*without '
+                       'masks'):
         DATASETS.build(dict(type='PPHumanSeg14KDataset',
-                            data_root=str(tmp_path), split='train'))
+                            data_root=str(tmp_path), split='test'))
+    # paths too short for path[7:-8] would all fall into one clip ''
+    write_list(tmp_path, 'short.txt', ['images/a.jpg'])
+    with pytest.raises(ValueError, match=r"short.txt:1: 'images/a.jpg' gets "
+                       'an empty clip name'):
+        DATASETS.build(dict(type='PPHumanSeg14KDataset',
+                            data_root=str(tmp_path), split='short'))
+
+
+def test_pphumanseg14k_soft_masks_equal_the_authors_mask_scale(tmp_path):
+    """The authors read PP-HumanSeg14K masks with cv2 as grey levels and
+    divide by 38 (where other sets use 255): the grey level of the
+    palette's portrait colour (128, 0, 0). Our soft masks read the
+    palette index (id > 0 -> 1.0): the same training targets."""
+    from mmseg_pdnet.datasets.image_io import read_soft_mask
+    write_list(tmp_path, 'train.txt', PP_NAMES[:1])
+    mask = str(tmp_path / PP_NAMES[0].replace('images/', 'annotations/')
+               .replace('.jpg', '.png'))
+    grey = cv2.imread(mask, cv2.IMREAD_GRAYSCALE)
+    assert set(np.unique(grey)) == {0, 38}
+    assert np.array_equal(read_soft_mask(mask), grey / 38)
 
 
 def test_davis_layout_with_palette_masks(tmp_path):

@@ -3,6 +3,9 @@
 # split='val' reads ImageSets/test.txt when val.txt is missing.
 # Training masks are soft (value / 255, resized bilinearly with the frames)
 # as the authors'; evaluation masks are 0/1 at the original resolution.
+# Frames are resized in float32 and not rounded back to 8 bits: the authors
+# resize normalised float frames, and this gives their network input to
+# float precision (docs/fidelity.md).
 dataset_type = 'MVPSDataset'
 data_root = 'data/MVPS'
 crop_size = 480
@@ -11,12 +14,12 @@ train_pipeline = [
     dict(type='LoadPairedAnnotations', soft_masks=True),
     dict(type='PairedRandomCrop', max_drop=1 / 8),
     dict(type='PairedRandomFlip', prob=0.5),
-    dict(type='PairedResize', scale=crop_size),
+    dict(type='PairedResize', scale=crop_size, to_float32=True),
     dict(type='PackPairedSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadPairedImages'),
-    dict(type='PairedResize', scale=crop_size),
+    dict(type='PairedResize', scale=crop_size, to_float32=True),
     # after the resize: the target mask stays at the original resolution
     dict(type='LoadPairedAnnotations', with_ref=False),
     dict(type='PackPairedSegInputs'),

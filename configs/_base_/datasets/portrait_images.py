@@ -7,7 +7,7 @@ image_pipeline = [
     dict(type='LoadPairedAnnotations', soft_masks=True),
     dict(type='PairedRandomCrop', max_drop=1 / 8),
     dict(type='PairedRandomFlip', prob=0.5),
-    dict(type='PairedResize', scale=480),
+    dict(type='PairedResize', scale=480, to_float32=True),
     dict(type='PackPairedSegInputs'),
 ]
 image_dataloader = dict(

@@ -11,8 +11,9 @@ from mmseg.structures import SegDataSample
 class PackPairedSegInputs(BaseTransform):
     """Pack a frame pair into PDNet's inputs and a :obj:`SegDataSample`.
 
-    ``inputs`` is a ``(3 * (1 + R), H, W)`` uint8 tensor (target first,
-    then the R references, BGR). ``gt_sem_seg`` is the target mask
+    ``inputs`` is a ``(3 * (1 + R), H, W)`` tensor of the frames' dtype
+    (uint8; float32 after ``PairedResize(to_float32=True)``), target first,
+    then the R references, BGR. ``gt_sem_seg`` is the target mask
     ``(1, H, W)`` and ``gt_ref_seg`` the reference masks ``(R, H, W)``
     (see docs/architecture.md): int64 0/1 for integer label masks
     (evaluation), float32 in [0, 1] for soft masks

@@ -217,6 +217,14 @@ class PairedResize(BaseTransform):
     boundaries become fractional; integer 0/1 label masks use nearest
     neighbour and stay 0/1.
 
+    With ``to_float32=True`` the frames are interpolated in float32 and
+    stay float32 (values 0..255, not rounded back to 8 bits): the PDNet
+    authors normalise the frames in float before resizing them, and
+    bilinear interpolation commutes with the per-channel mean/std, so the
+    data preprocessor then gives their network input to float precision
+    (docs/fidelity.md). The default 8-bit resize rounds each interpolated
+    value to the nearest integer.
+
     .. note::
         ``scale`` is ``(w, h)``, as MMSeg's
         :class:`~mmseg.datasets.transforms.Resize` (``keep_ratio=False``)
@@ -249,9 +257,13 @@ class PairedResize(BaseTransform):
     Args:
         scale (int | tuple[int, int]): Output size ``(w, h)``; an int is a
             square size. Defaults to 480.
+        to_float32 (bool): Resize the frames as float32 and return them
+            as float32, as MMCV's ``LoadImageFromFile(to_float32=True)``
+            names it. Defaults to False (uint8 in, uint8 out).
     """
 
-    def __init__(self, scale: Union[int, Tuple[int, int]] = 480):
+    def __init__(self, scale: Union[int, Tuple[int, int]] = 480,
+                 to_float32: bool = False):
         if isinstance(scale, int):
             scale = (scale, scale)
         # a list is accepted too: configs dumped to JSON/YAML turn tuples
@@ -262,6 +274,13 @@ class PairedResize(BaseTransform):
             raise ValueError('scale must be a positive int or a (w, h) pair '
                              f'of positive ints, got {scale}')
         self.scale = scale
+        self.to_float32 = to_float32
+
+    def _resize_frame(self, frame: np.ndarray,
+                      size: Tuple[int, int]) -> np.ndarray:
+        if self.to_float32:
+            frame = frame.astype(np.float32)
+        return cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
 
     @staticmethod
     def _resize_mask(mask: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
@@ -281,15 +300,15 @@ class PairedResize(BaseTransform):
             dict: The resized results with ``scale_factor``.
         """
         w, h = self.scale
-        _apply(results,
-               lambda x: cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR),
+        _apply(results, lambda x: self._resize_frame(x, (w, h)),
                lambda m: self._resize_mask(m, (w, h)))
         results['scale_factor'] = (w / results['ori_shape'][1],
                                    h / results['ori_shape'][0])
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(scale={self.scale})'
+        extra = ', to_float32=True' if self.to_float32 else ''
+        return f'{self.__class__.__name__}(scale={self.scale}{extra})'
 
 
 @TRANSFORMS.register_module()
