@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         'paths', nargs='+', metavar='INPUT CONFIG CHECKPOINT',
         help='the video file or frame folder (not with --camera), the '
-        'config file and the checkpoint, in this order')
+        'config file and the checkpoint (ours, or the authors\' file as '
+        'it is), in this order')
     parser.add_argument('--out', required=True,
                         help='output video (.mp4, .mov, .mkv, .avi), or a '
                         'folder with --png')

@@ -9,11 +9,13 @@ configs: ``--cfg-options "test_evaluator.extra_thresholds=['authors']"``.
 
 The checkpoint must fit the config (same keys and shapes, the training-only
 ``part_loss.*`` aside): another one is refused with one line and exit
-status 1, unless ``--allow-partial-load``.
+status 1, unless ``--allow-partial-load``. The authors' checkpoints
+(iCVTEAM/PDNet) are taken as they are: converted in memory, with one log
+line (tools/model_converters/pdnet2mmseg.py saves the conversion).
 
 Example:
     python tools/test.py configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py \\
-        work_dirs/demo/epoch_6.pth --out work_dirs/demo/masks --out-prob
+        work_dirs/demo/epoch_5.pth --out work_dirs/demo/masks --out-prob
     # the authors' protocol on their result PNGs
     python tools/eval_masks.py --gt-root data/demo/Annotations/480p \\
         --pred-root work_dirs/demo/masks_prob --pred-format mvps

@@ -18,7 +18,7 @@ model = dict(
 # AdamW, one lr for every parameter, instead of the paper's SGD fine-tuning
 # of an ImageNet encoder (lr 2.5e-4). Measured on the demo clips (seed 0,
 # one torch thread): SGD lr 0.02 gave J&F 71.0, AdamW lr 1e-3 74.9,
-# AdamW lr 2e-3 75.5; the README has the seeds and the ablation.
+# AdamW lr 2e-3 75.5; docs/demo.md has the seeds and the ablation.
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',

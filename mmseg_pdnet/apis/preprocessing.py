@@ -56,10 +56,13 @@ class StreamPreprocessor:
 
     A frame goes through :meth:`resize` on the CPU (the pipeline's steps on
     a ``dict(img=frame, ref_imgs=[])``, exactly as ``LoadPairedImages``'s
-    output goes through them in ``tools/test.py``), is uploaded as uint8
-    (:class:`FrameUploader`; a quarter of the bytes of float32) and is
-    normalised on the device by :meth:`normalize`, the data preprocessor's
-    own :meth:`~PairedSegDataPreProcessor.normalize_frames`.
+    output goes through them in ``tools/test.py``), is uploaded in the
+    dtype the steps give (:attr:`input_dtype`: uint8, a quarter of the
+    bytes of float32; float32 after ``PairedResize(to_float32=True)``, as
+    in the paper configs, whose frames are resized without rounding, as
+    the authors') by :class:`FrameUploader` and is normalised on the
+    device by :meth:`normalize`, the data preprocessor's own
+    :meth:`~PairedSegDataPreProcessor.normalize_frames`.
 
     Args:
         steps (Sequence[dict]): Test pipeline steps. Loading (``Load*``) and
@@ -109,8 +112,12 @@ class StreamPreprocessor:
         # probe frames rather than from a step's arguments: no convention
         # of theirs ((w, h) or (h, w)) is assumed, and a size that follows
         # the frame (no resize, or one keeping the aspect ratio) shows.
-        probes = {self._apply(np.zeros(shape, np.uint8)).shape[:2]
-                  for shape in ((60, 90, 3), (90, 60, 3))}
+        outputs = [self._apply(np.zeros(shape, np.uint8))
+                   for shape in ((60, 90, 3), (90, 60, 3))]
+        probes = {out.shape[:2] for out in outputs}
+        #: what the steps hand the network: uint8, or float32 frames
+        #: resized without rounding (``PairedResize(to_float32=True)``)
+        self.input_dtype = outputs[0].dtype
         if len(probes) != 1:
             raise ValueError(
                 f'{source}: cannot tell the model input size: the steps do '
@@ -159,7 +166,7 @@ class StreamPreprocessor:
 
         Returns:
             np.ndarray: ``(H, W, 3)`` frame at :attr:`input_size`, in the
-            pipeline's output dtype (uint8 for ``PairedResize``).
+            pipeline's output dtype (:attr:`input_dtype`).
         """
         img = self._apply(frame)
         if tuple(img.shape[:2]) != self.input_size:

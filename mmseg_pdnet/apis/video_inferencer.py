@@ -101,7 +101,8 @@ class VideoPortraitInferencer:
             model passed in is copied: folding BN changes its structure.
         checkpoint (str, optional): Checkpoint to load, through the
             package's allow-listing loader; it must fit the model
-            (:func:`~mmseg_pdnet.utils.load_state_dict_checked`).
+            (:func:`~mmseg_pdnet.utils.load_state_dict_checked`). The
+            authors' checkpoints (iCVTEAM/PDNet) are converted in memory.
         device (str, optional): ``'cpu'``, ``'cuda'``, ... Defaults to CUDA
             when available.
         input_size (tuple, optional): Model input ``(H, W)``; frames are
@@ -203,11 +204,11 @@ class VideoPortraitInferencer:
 
     def _uploaded(self, frame: np.ndarray) -> torch.Tensor:
         """A BGR frame resized to the input size, as ``(1, 3, H, W)``
-        uint8 on the device."""
+        on the device (uint8, or float32: the test pipeline's dtype)."""
         return self._upload(self.preprocessor.resize(frame))
 
     def _encode_reference(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """IPDA cache of an uploaded ``(1, 3, H, W)`` uint8 frame."""
+        """IPDA cache of an uploaded ``(1, 3, H, W)`` frame."""
         with self._autocast():
             return self.model.encode_reference(
                 self.preprocessor.normalize(x, self.memory_format))
@@ -217,7 +218,8 @@ class VideoPortraitInferencer:
         """Probabilities of an uploaded frame; what a CUDA graph replays.
 
         Args:
-            x (Tensor): ``(1, 3, H, W)`` uint8 BGR frame at the input size.
+            x (Tensor): ``(1, 3, H, W)`` BGR frame at the input size
+                (uint8, or float32: the test pipeline's dtype).
             cache (dict): The reference cache.
             size (tuple[int, int]): The original frame size ``(H0, W0)``.
 

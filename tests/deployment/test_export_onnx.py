@@ -73,7 +73,8 @@ def test_default_size_and_preprocessing_metadata(load_tool, tmp_path, capsys,
         assert meta['config'] == 'tiny_pdnet.py'
         assert meta['preprocessing'] == (
             'decode to 8-bit BGR; resize to 64x64 (HxW, bilinear '
-            '(cv2.INTER_LINEAR), aspect ratio not kept); BGR->RGB; float32; '
+            '(cv2.INTER_LINEAR) on the 8-bit frame, aspect ratio not kept); '
+            'BGR->RGB; float32; '
             '(x - mean) / std with mean=123.675,116.28,103.53 '
             'std=58.395,57.12,57.375 (RGB order, 0-255 values); HWC->CHW; '
             'add batch axis -> (1, 3, H, W)')
@@ -83,6 +84,32 @@ def test_default_size_and_preprocessing_metadata(load_tool, tmp_path, capsys,
     # --help states the preprocessing too
     text = tool.build_parser().format_help()
     assert 'BGR -> RGB' in text and '(x - mean) / std' in text
+
+
+def test_metadata_says_when_frames_are_resized_in_float(
+        load_tool, tmp_path, capsys, tiny_model_files):
+    """The paper configs resize float32 frames (the authors' input): the
+    deployed graph's contract must say so."""
+    import onnx
+    tool = load_tool('deployment/export_onnx.py')
+    cfg, ckpt = tiny_model_files
+    float_cfg = tmp_path / 'float_resize.py'
+    float_cfg.write_text(
+        f"_base_ = '{cfg}'\ntest_dataloader = dict(dataset=dict(pipeline=["
+        "dict(type='LoadPairedImages'), dict(type='PairedResize', scale=64,"
+        ' to_float32=True)]))\n')
+    out = tmp_path / 'onnx'
+    code = tool.main([str(float_cfg), ckpt, '--out-dir', str(out)])
+    assert code == 0, capsys.readouterr().err
+    model = onnx.load(str(out / 'pdnet_target.onnx'))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta['resize'] == ('bilinear (cv2.INTER_LINEAR) on float32 '
+                              'values, not rounded to 8 bits, aspect ratio '
+                              'not kept')
+    assert meta['preprocessing'].startswith(
+        'decode to 8-bit BGR; float32; resize to 64x64 (HxW, bilinear '
+        '(cv2.INTER_LINEAR) on float32 values, not rounded to 8 bits, aspect '
+        'ratio not kept); BGR->RGB; (x - mean) / std with ')
 
 
 def test_size_is_needed_without_a_test_resize(load_tool, tmp_path, capsys,

@@ -16,8 +16,11 @@ model's metadata_props):
   1. decode as 8-bit BGR (OpenCV's order);
   2. resize to H x W (bilinear, aspect ratio not kept): by default the
      config's test size (its test pipeline's PairedResize); H and W are
-     dynamic axes (multiples of 32) unless --static;
-  3. BGR -> RGB, to float32;
+     dynamic axes (multiples of 32) unless --static. The paper configs
+     resize the frame as float32 (converted before the resize, not
+     rounded after it: the authors' input), others the 8-bit frame; the
+     metadata's 'resize' says which;
+  3. BGR -> RGB, to float32 (if not yet);
   4. (x - mean) / std per channel, with the config's data_preprocessor
      mean/std in RGB order (PDNet configs: ImageNet's, mean 123.675,
      116.28, 103.53 and std 58.395, 57.12, 57.375, on 0-255 values);
@@ -55,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=HelpFormatter)
     parser.add_argument('config', help='the model\'s config file (.py)')
-    parser.add_argument('checkpoint', help='the checkpoint to export (.pth)')
+    parser.add_argument('checkpoint', help='the checkpoint to export (.pth;'
+                        ' the authors\' file is converted in memory)')
     parser.add_argument('--out-dir', required=True,
                         help='folder of the three .onnx files')
     parser.add_argument('--size', type=positive_int, nargs=2,
@@ -94,8 +98,19 @@ def config_test_size(cfg) -> Tuple[int, int]:
         raise CLIError(f'{err}; pass --size H W') from None
 
 
+def config_input_dtype(cfg) -> np.dtype:
+    """The dtype the config's test pipeline gives the network (uint8, or
+    float32 with ``PairedResize(to_float32=True)``); uint8 when the
+    pipeline has no resize (``--size`` then adds an 8-bit one)."""
+    try:
+        return StreamPreprocessor.from_config(cfg, None).input_dtype
+    except ValueError:
+        return np.dtype(np.uint8)
+
+
 def preprocessing_metadata(model, size: Sequence[int], dynamic: bool = True,
-                           config: Optional[str] = None) -> Dict[str, str]:
+                           config: Optional[str] = None,
+                           float_resize: bool = False) -> Dict[str, str]:
     """The input contract of the graphs, as ONNX ``metadata_props``.
 
     Args:
@@ -105,6 +120,9 @@ def preprocessing_metadata(model, size: Sequence[int], dynamic: bool = True,
             config's test size).
         dynamic (bool): Whether H and W are dynamic axes.
         config (str, optional): The config file, recorded as its name.
+        float_resize (bool): The config's test pipeline resizes float32
+            frames (``PairedResize(to_float32=True)``: the paper configs),
+            not 8-bit ones.
 
     Returns:
         dict: string keys and values (ONNX metadata holds strings).
@@ -129,13 +147,17 @@ def preprocessing_metadata(model, size: Sequence[int], dynamic: bool = True,
         'mean': fmt(mean),
         'std': fmt(std),
         'value_range': '0-255 before normalisation',
-        'resize': 'bilinear (cv2.INTER_LINEAR), aspect ratio not kept',
+        'resize': 'bilinear (cv2.INTER_LINEAR)'
+        + (' on float32 values, not rounded to 8 bits' if float_resize else
+           ' on the 8-bit frame') + ', aspect ratio not kept',
         'output': 'prob: foreground probability (sigmoid applied), mask = '
         'prob > 0.5, at the input size',
     }
     meta['preprocessing'] = (
-        f'decode to 8-bit BGR; resize to {h}x{w} (HxW, {meta["resize"]}); '
-        + ('BGR->RGB; ' if rgb else '') + 'float32; (x - mean) / std with '
+        'decode to 8-bit BGR; ' + ('float32; ' if float_resize else '')
+        + f'resize to {h}x{w} (HxW, {meta["resize"]}); '
+        + ('BGR->RGB; ' if rgb else '')
+        + ('' if float_resize else 'float32; ') + '(x - mean) / std with '
         f'mean={fmt(mean)} std={fmt(std)} ({meta["channel_order"]} order, '
         '0-255 values); HWC->CHW; add batch axis -> (1, 3, H, W)')
     if config is not None:
@@ -246,6 +268,7 @@ def main(argv=None):
         cfg = load_config(args.config, USAGE)
         check_checkpoint_path(args.checkpoint, USAGE)
         size = tuple(args.size) if args.size else config_test_size(cfg)
+        float_resize = config_input_dtype(cfg) == np.float32
         if args.verify:
             try:  # before the export, not after it
                 import onnxruntime  # noqa: F401
@@ -258,7 +281,7 @@ def main(argv=None):
         paths = export(model, args.out_dir, size, args.opset,
                        dynamic=dynamic,
                        metadata=preprocessing_metadata(
-                           model, size, dynamic, args.config))
+                           model, size, dynamic, args.config, float_resize))
         print(f'input: (1, 3, {size[0]}, {size[1]}) float32 NCHW'
               + (' (H, W dynamic)' if dynamic else ''))
         for path in paths:
