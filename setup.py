@@ -1,11 +1,81 @@
 """Install mmseg_pdnet, the PDNet plugin for MMSegmentation 1.x."""
+import os
+import os.path as osp
+import platform
+import shutil
+import sys
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+ROOT = osp.dirname(osp.abspath(__file__))
+#: what OpenMMLab's ``mim`` reads from ``<package>/.mim``: the model index
+#: (``mim search``), the configs (``mim download``) and the tools
+#: (``mim train`` / ``mim test`` / ``mim run``)
+MIM_FILES = ('model-index.yml', 'configs', 'tools')
+MIM_IGNORE = shutil.ignore_patterns('__pycache__', '*.py[cod]')
 
 
 def readme():
-    with open('README.md', encoding='utf-8') as f:
+    with open(osp.join(ROOT, 'README.md'), encoding='utf-8') as f:
         return f.read()
 
+
+def _remove(path):
+    if osp.islink(path) or osp.isfile(path):
+        os.remove(path)
+    elif osp.isdir(path):
+        shutil.rmtree(path)
+
+
+def _copy_mim_files(mim_dir):
+    """Copy :data:`MIM_FILES` from the source tree into ``mim_dir``."""
+    os.makedirs(mim_dir, exist_ok=True)
+    for name in MIM_FILES:
+        src, dst = osp.join(ROOT, name), osp.join(mim_dir, name)
+        _remove(dst)
+        if osp.isdir(src):
+            shutil.copytree(src, dst, ignore=MIM_IGNORE)
+        else:
+            shutil.copyfile(src, dst)
+
+
+def link_mim_files():
+    """Editable installs: ``mmseg_pdnet/.mim/<name>`` -> ``../../<name>``.
+
+    The OpenMMLab way (mmsegmentation's ``add_mim_extension``): the links
+    keep ``.mim`` current while configs and tools are edited. Windows gets
+    copies (symlinks need privileges there). The folder is git-ignored.
+    """
+    mim_dir = osp.join(ROOT, 'mmseg_pdnet', '.mim')
+    if platform.system() == 'Windows':
+        _copy_mim_files(mim_dir)
+        return
+    os.makedirs(mim_dir, exist_ok=True)
+    for name in MIM_FILES:
+        dst = osp.join(mim_dir, name)
+        target = osp.join('..', '..', name)
+        if osp.islink(dst) and os.readlink(dst) == target:
+            continue
+        _remove(dst)
+        os.symlink(target, dst)
+
+
+class BuildPyWithMim(build_py):
+    """``build_py`` that also copies :data:`MIM_FILES` into the build's
+    ``mmseg_pdnet/.mim``, so that wheels (``pip install .``, ``pip wheel``,
+    builds from the sdist) ship them; the source tree is left alone."""
+
+    def run(self):
+        super().run()
+        if not getattr(self, 'editable_mode', False):
+            _copy_mim_files(osp.join(self.build_lib, 'mmseg_pdnet', '.mim'))
+
+
+# pip runs ``editable_wheel`` for ``pip install -e .`` (``develop`` is the
+# pre-PEP 660 spelling)
+if {'develop', 'editable_wheel'} & set(sys.argv):
+    link_mim_files()
 
 setup(
     name='mmseg_pdnet',
@@ -14,7 +84,8 @@ setup(
     'segmentation as an MMSegmentation 1.x plugin',
     long_description=readme(),
     long_description_content_type='text/markdown',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+    packages=find_packages(include=('mmseg_pdnet', 'mmseg_pdnet.*')),
+    cmdclass={'build_py': BuildPyWithMim},
     python_requires='>=3.8',
     install_requires=[
         # torch is not pinned here so that GPU users keep their CUDA build;
@@ -32,7 +103,18 @@ setup(
         'setuptools>=77,<81',
     ],
     extras_require={
-        'tests': ['pytest', 'onnx', 'onnxruntime', 'scikit-video'],
+        'tests': [
+            'pytest', 'onnx', 'onnxruntime', 'scikit-video',
+            # `mim search mmseg_pdnet` (tests/test_model_index.py)
+            'openmim==0.3.9',
+            # openmim -> opendatalab -> openxlab, which mim's search does not
+            # use (only `mim download --dataset` does). Later openxlab
+            # releases pin setuptools~=60.2, requests~=2.28, rich~=13.4,
+            # packaging~=24.0, ...: they would downgrade the environment
+            # (setuptools below what setup_env.sh installs). 0.0.11 has no
+            # requirements.
+            'openxlab==0.0.11',
+        ],
         # MMEngine resolves the configs' torchvision://resnet50 / resnet18
         # ImageNet weights through torchvision: install the build that
         # matches your torch (training with the paper configs only)

@@ -137,3 +137,32 @@ def test_model_zoo_metafile_and_readme_name_existing_configs():
         readme = f.read()
     for name in NAMES:
         assert f'`{name}`' in readme, f'{name} missing from the zoo README'
+
+
+#: the short name of the paper's config (configs/pdnet_r50_mvps.py)
+SHORT_ALIAS = osp.join(ROOT, 'configs', 'pdnet_r50_mvps.py')
+
+
+def test_short_alias_is_the_model_zoo_config():
+    alias, zoo = Config.fromfile(SHORT_ALIAS), Config.fromfile(PAPER_CONFIG)
+    # the file names differ (Config.filename, not part of the dict)
+    assert alias.filename != zoo.filename
+    assert alias.to_dict() == zoo.to_dict()
+
+
+def test_short_alias_trains_until_the_missing_data(tmp_path):
+    """``python tools/train.py configs/pdnet_r50_mvps.py`` without MVPS (the
+    config's data/MVPS is relative to the working directory): the config
+    loads, the runner is built, and training stops with one line naming the
+    missing data, not a traceback. Nothing is downloaded before that."""
+    import subprocess
+    import sys
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'train.py'), SHORT_ALIAS],
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('train.py: error: data/MVPS/'), proc.stderr
+    assert 'does not exist' in last, last
+    assert osp.isdir(tmp_path / 'work_dirs' / 'pdnet_r50_mvps')
