@@ -15,8 +15,12 @@ PY="${VENV}/bin/python"
 WHEELS="${PDNET_WHEEL_CACHE:-${HOME}/.cache/mmseg-pdnet/wheels}"
 TORCH_SPEC="${PDNET_TORCH_SPEC:-torch==2.13.0}"
 STAMP="${VENV}/.pdnet-setup-done"
+# the stamp holds setup.py's hash: a changed setup.py (new extras, pins)
+# re-runs the install steps (each skips what is already there)
+SETUP_HASH="$(sha256sum "${ROOT}/setup.py" | cut -d' ' -f1)"
 
-if [[ -f "${STAMP}" ]] && "${PY}" -c "import mmseg_pdnet, mmcv.ops" 2>/dev/null; then
+if [[ -f "${STAMP}" ]] && [[ "$(cat "${STAMP}")" == "${SETUP_HASH}" ]] \
+        && "${PY}" -c "import mmseg_pdnet, mmcv.ops" 2>/dev/null; then
     exit 0
 fi
 
@@ -67,5 +71,5 @@ log "installing mmsegmentation 1.2.2 and mmseg_pdnet (editable, with the test an
 "${PIP[@]}" install -q "mmsegmentation==1.2.2"
 "${PIP[@]}" install -q -e "${ROOT}[tests,video]"
 
-"${PY}" -c "import mmseg_pdnet, mmcv.ops" && touch "${STAMP}"
+"${PY}" -c "import mmseg_pdnet, mmcv.ops" && echo "${SETUP_HASH}" > "${STAMP}"
 log "environment ready: ${VENV}"
