@@ -1,5 +1,6 @@
 """tools/setup_env.sh's heartbeat: a long step prints its elapsed time."""
 import os.path as osp
+import re
 import subprocess
 
 from tests.helpers import ROOT
@@ -15,13 +16,21 @@ def run_bash(script):
         env={'PDNET_HEARTBEAT': '1', 'PATH': '/usr/bin:/bin'})
 
 
-def test_heartbeat_prints_elapsed_time_while_a_step_runs():
-    proc = run_bash('with_heartbeat "mmcv compile" sleep 3')
+def test_heartbeat_prints_elapsed_time_while_a_step_runs(tmp_path):
+    # the step ends once two beats were logged, however slow the machine
+    # (a fixed `sleep 3` could see fewer beats under load)
+    beats_file = tmp_path / 'beats'
+    proc = run_bash(
+        f'log() {{ echo "[setup_env] $*"; echo . >> {beats_file}; }}; '
+        'with_heartbeat "mmcv compile" bash -c \''
+        f'until [ "$(wc -l < {beats_file} 2>/dev/null || echo 0)" -ge 2 ]; '
+        'do sleep 0.1; done\'')
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     beats = [x for x in lines if 'elapsed, still working' in x]
     assert len(beats) >= 2, proc.stdout
-    assert beats[0].startswith('[setup_env] mmcv compile: 1 s elapsed')
+    assert re.fullmatch(r'\[setup_env\] mmcv compile: \d+ s elapsed, still '
+                        r'working', beats[0]), beats[0]
     assert lines[-1].startswith('[setup_env] mmcv compile: done in ')
 
 
