@@ -17,13 +17,22 @@ installed (``pip install av``); without it OpenCV writes MPEG-4 Part 2
 
 :class:`PrefetchIterator` and :class:`BackgroundWriter` move decoding and
 encoding to background threads (bounded queues, order kept, errors raised
-in the calling thread), so that the model does not wait on I/O.
+in the calling thread), so that the model does not wait on I/O. A decoder
+that fails, dies or hangs ends the stream with one error
+(:class:`FrameReaderError`), never with a consumer waiting forever. A
+segmentation fault in a decoder thread kills the whole process: no Python
+code runs after it, so it cannot become such an error;
+:func:`enable_fault_handler` makes it print the crashed thread's stack
+instead of dying silently.
 """
+import faulthandler
 import os
 import os.path as osp
 import queue
 import shutil
+import sys
 import threading
+import time
 import warnings
 from fractions import Fraction
 from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, Union
@@ -414,6 +423,42 @@ def limit_frames(frames: Iterable, limit: Optional[int]) -> Iterator:
 
 
 _END = object()  # end-of-stream marker of the background queues
+#: seconds :class:`PrefetchIterator` waits for the next frame by default
+STALL_TIMEOUT = 60.0
+
+
+class FrameReaderError(RuntimeError):
+    """The frame reader thread failed, died or hung.
+
+    Its message is one line naming the thread and the cause; a source
+    error other than ``OSError`` / ``ValueError`` is its ``__cause__``.
+    """
+
+
+def enable_fault_handler() -> bool:
+    """Print the crashed thread's stack on a fatal signal (SIGSEGV, ...).
+
+    A segmentation fault in the decoder (FFmpeg, OpenCV) kills the whole
+    process, whichever thread it happens in: nothing can turn it into an
+    error message in the same process. With :mod:`faulthandler` the
+    process at least writes one block to stderr, ``Fatal Python error:
+    Segmentation fault`` and the stack of the thread that crashed (the
+    reader thread shows :meth:`PrefetchIterator._run` and the source's
+    frames), instead of dying silently.
+
+    Returns:
+        bool: Whether it was enabled by this call (False when it already
+        was, e.g. by ``python -X faulthandler`` or pytest, or when stderr
+        is no real file).
+    """
+    if faulthandler.is_enabled():
+        return False
+    try:
+        # the real stderr: faulthandler needs a file descriptor
+        faulthandler.enable(file=sys.__stderr__, all_threads=False)
+    except (AttributeError, OSError, ValueError):  # no stderr / no fileno
+        return False
+    return True
 
 
 class PrefetchIterator:
@@ -422,26 +467,42 @@ class PrefetchIterator:
     Decoding the next frames overlaps with the model's work on the current
     one. The queue is bounded (``maxsize`` items), so a fast decoder never
     holds more than that in memory. Items come out in their order; an
-    exception raised by the source (e.g. :class:`IncompleteVideoError`)
-    is raised by :meth:`__next__` once the items before it were consumed,
-    with its attributes and traceback. :meth:`close` (also on ``with``
-    exit) stops the thread and closes a generator source; a consumer that
-    stops early or fails should call it.
+    exception raised by the source is raised by :meth:`__next__` once the
+    items before it were consumed: ``OSError`` and ``ValueError`` (e.g.
+    :class:`IncompleteVideoError`, which name the video) as they are, with
+    their attributes and traceback; any other (a decoder's own error type,
+    even a ``BaseException``) as a :class:`FrameReaderError` naming the
+    thread and the error, the original as its ``__cause__``. The consumer
+    never waits forever: a reader thread that ended without finishing the
+    stream, or that gave no item for ``stall_timeout`` seconds (a decoder
+    that hangs), is a :class:`FrameReaderError` too. :meth:`close` (also
+    on ``with`` exit) stops the thread and closes a generator source; a
+    consumer that stops early or fails should call it.
 
     Args:
         iterable (Iterable): Items to read, e.g. from :func:`open_source`.
         maxsize (int): Items read ahead at most. Defaults to 8.
         name (str): The thread's name. Defaults to ``'frame-reader'``.
+        stall_timeout (float, optional): Seconds :meth:`__next__` waits for
+            an item while the reader thread is alive (the consumer's own
+            work between two items does not count); None waits forever.
+            Defaults to :data:`STALL_TIMEOUT` (60).
     """
 
     def __init__(self, iterable: Iterable, maxsize: int = 8,
-                 name: str = 'frame-reader'):
+                 name: str = 'frame-reader',
+                 stall_timeout: Optional[float] = STALL_TIMEOUT):
         if maxsize < 1:
             raise ValueError(f'maxsize must be >= 1, got {maxsize}')
+        if stall_timeout is not None and stall_timeout <= 0:
+            raise ValueError(f'stall_timeout must be > 0, got '
+                             f'{stall_timeout}')
         self._source = iter(iterable)
         self._queue: queue.Queue = queue.Queue(maxsize)
         self._stop = threading.Event()
         self._done = False
+        self._stalled = False
+        self.stall_timeout = stall_timeout
         self._thread = threading.Thread(target=self._run, name=name,
                                         daemon=True)
         self._thread.start()
@@ -465,6 +526,8 @@ class PrefetchIterator:
                     return
             self._put((_END, None))
         except BaseException as e:  # noqa: B902  re-raised in the consumer
+            # BaseException too (SystemExit, GeneratorExit, ...): without
+            # an end marker the consumer would have to find out otherwise
             self._put((_END, e))
         finally:
             # a generator's own clean-up (cap.release()) runs in its thread
@@ -475,12 +538,24 @@ class PrefetchIterator:
                 except Exception:  # noqa: B902  already failing or done
                     pass
 
+    def _error(self, error: BaseException) -> BaseException:
+        """What the consumer raises for a source error (see the class)."""
+        if isinstance(error, (OSError, ValueError, FrameReaderError)):
+            return error
+        text = ' '.join(str(error).split())
+        wrapped = FrameReaderError(
+            f'{self._thread.name} thread: the frame source failed: '
+            f'{type(error).__name__}' + (f': {text}' if text else ''))
+        wrapped.__cause__ = error
+        return wrapped
+
     def __iter__(self) -> 'PrefetchIterator':
         return self
 
     def __next__(self) -> Any:
         if self._done:
             raise StopIteration
+        start = time.monotonic()
         while True:
             try:
                 item, error = self._queue.get(timeout=0.05)
@@ -491,23 +566,32 @@ class PrefetchIterator:
                 # wait forever
                 if not self._thread.is_alive() and self._queue.empty():
                     self._done = True
-                    raise RuntimeError(f'{self._thread.name}: thread ended '
-                                       'without finishing the stream')
+                    raise FrameReaderError(
+                        f'{self._thread.name} thread: ended without '
+                        'finishing the stream')
+                if self.stall_timeout is not None and \
+                        time.monotonic() - start > self.stall_timeout:
+                    self._done = self._stalled = True
+                    self._stop.set()
+                    raise FrameReaderError(
+                        f'{self._thread.name} thread: no frame for '
+                        f'{self.stall_timeout:g} s (the decoder hangs); '
+                        'gave up')
         if item is _END:
             self._done = True
             self._thread.join()
             if error is not None:
-                raise error
+                raise self._error(error)
             raise StopIteration
         return item
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the reader thread and wait for it (``timeout`` seconds at
         most: a camera read that never returns must not hang the exit; the
-        thread is a daemon)."""
+        thread is a daemon). A reader found hung is not waited for."""
         self._done = True
         self._stop.set()
-        self._thread.join(timeout)
+        self._thread.join(0 if self._stalled else timeout)
         # the items read ahead are dropped with the queue
 
     def __enter__(self) -> 'PrefetchIterator':

@@ -1,3 +1,8 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import warnings
@@ -13,6 +18,7 @@ from mmseg_pdnet.apis.video_io import (AtomicVideoWriter, BackgroundWriter,
                                        VideoIONote, VideoIOWarning,
                                        h264_unavailable, limit_frames,
                                        open_source)
+from tests.helpers import ROOT
 
 
 def make_truncated_video(path, frames=20, size=(64, 48)):
@@ -300,3 +306,194 @@ def test_without_pyav_mp4v_is_written_with_a_note(tmp_path, monkeypatch):
         warnings.simplefilter('error', VideoIONote)
         assert AtomicVideoWriter(str(tmp_path / 'y.mp4'),
                                  codec='mp4v').codec == 'mp4v'
+
+
+# ------------------------------------------------- a decoder that dies
+
+
+class DecoderCrash(Exception):
+    """A decoder's own error type (as cv2.error or av.FFmpegError: neither
+    OSError nor ValueError)."""
+
+
+def crashing(n, error):
+    """Yield ``0 .. n - 1``, then raise ``error``."""
+    yield from range(n)
+    raise error
+
+
+def test_prefetch_names_a_decoder_crash_in_one_line():
+    got = []
+    with pytest.raises(video_io.FrameReaderError) as err:
+        for item in PrefetchIterator(
+                crashing(3, DecoderCrash('bad packet\n at 0x1f')),
+                maxsize=2, stall_timeout=10):
+            got.append(item)
+    assert got == [0, 1, 2]
+    assert str(err.value) == ('frame-reader thread: the frame source '
+                              'failed: DecoderCrash: bad packet at 0x1f')
+    # the original, traceback and all, is chained
+    assert isinstance(err.value.__cause__, DecoderCrash)
+    assert err.value.__cause__.__traceback__ is not None
+
+
+@pytest.mark.parametrize('error', [SystemExit(3), KeyboardInterrupt(),
+                                   GeneratorExit()])
+def test_prefetch_ends_the_stream_even_on_base_exceptions(error):
+    reader = PrefetchIterator(crashing(2, error), maxsize=1,
+                              stall_timeout=10)
+    assert next(reader) == 0 and next(reader) == 1
+    with pytest.raises(video_io.FrameReaderError,
+                       match=f'failed: {type(error).__name__}'):
+        next(reader)
+    assert not reader._thread.is_alive()
+    with pytest.raises(StopIteration):
+        next(reader)
+
+
+def test_prefetch_reader_that_dies_without_an_end_marker(monkeypatch):
+    # as if the thread were killed: it returns without queueing anything
+    monkeypatch.setattr(PrefetchIterator, '_run', lambda self: None)
+    reader = PrefetchIterator(range(5), stall_timeout=10)
+    start = time.monotonic()
+    with pytest.raises(video_io.FrameReaderError,
+                       match='^frame-reader thread: ended without '
+                       'finishing the stream$'):
+        next(reader)
+    assert time.monotonic() - start < 5
+
+
+def test_prefetch_gives_up_on_a_hung_decoder():
+    release = threading.Event()
+
+    def hanging():
+        yield 0
+        release.wait(30)  # a decode call that never returns
+        yield 1
+
+    reader = PrefetchIterator(hanging(), stall_timeout=0.3)
+    assert next(reader) == 0
+    start = time.monotonic()
+    with pytest.raises(video_io.FrameReaderError,
+                       match=r'^frame-reader thread: no frame for 0.3 s '
+                       r'\(the decoder hangs\); gave up$'):
+        next(reader)
+    reader.close()  # does not wait for the hung thread (30 s)
+    assert time.monotonic() - start < 20
+    with pytest.raises(StopIteration):
+        next(reader)
+    release.set()  # let the thread end
+    reader._thread.join(5)
+    assert not reader._thread.is_alive()
+
+
+def test_prefetch_stall_timeout_ignores_the_consumers_own_work():
+    reader = PrefetchIterator(range(4), maxsize=1, stall_timeout=0.2)
+    got = []
+    for item in reader:
+        # the reader has queued the next item (or the end) however loaded
+        # the machine; then a slow model: longer than the stall timeout,
+        # which counts only the consumer's waiting
+        guard = time.monotonic() + 30
+        while not reader._queue.full() and time.monotonic() < guard:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        got.append(item)
+    assert got == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match='stall_timeout must be > 0'):
+        PrefetchIterator(range(1), stall_timeout=0)
+
+
+def write_clip(path, frames=12):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 25,
+                             (64, 48))
+    for i in range(frames):
+        writer.write(gradient(shift=5 * i))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def infer_video(load_tool, tiny_model_files, capsys, tmp_path):
+    """Run tools/infer_video.py on a 12-frame clip whose decoder is
+    replaced by ``decoder(real_frames)``; returns the exit code, stderr
+    and the files left in the output folder."""
+    tool = load_tool('infer_video.py')
+    clip = write_clip(tmp_path / 'clip.avi')
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+
+    def call(monkeypatch, decoder, *args):
+        real = video_io._capture_frames
+        monkeypatch.setattr(video_io, '_capture_frames',
+                            lambda *a, **k: decoder(real(*a, **k)))
+        code = tool.main([str(clip), *tiny_model_files, '--out',
+                          str(out_dir / 'masks.mp4'), '--output-type',
+                          'mask', '--device', 'cpu', *args])
+        return code, capsys.readouterr().err, sorted(os.listdir(out_dir))
+
+    call.tool = tool
+    return call
+
+
+def test_infer_video_decoder_crash_is_one_line(infer_video, monkeypatch):
+
+    def decoder(frames):
+        for i, frame in enumerate(frames):
+            if i == 5:
+                raise DecoderCrash('corrupt macroblock')
+            yield frame
+
+    code, err, left = infer_video(monkeypatch, decoder, '--save-parts')
+    assert code == 1
+    errors = [line for line in err.splitlines() if 'error' in line]
+    assert errors == [
+        'infer_video: error: frame-reader thread: the frame source failed: '
+        'DecoderCrash: corrupt macroblock (no output written)']
+    assert left == []  # the partial videos are removed
+
+
+def test_infer_video_hung_decoder_is_one_line(infer_video, monkeypatch):
+    release = threading.Event()
+
+    def decoder(frames):
+        for i, frame in enumerate(frames):
+            if i == 4:
+                release.wait(30)
+            yield frame
+
+    monkeypatch.setattr(
+        infer_video.tool, 'PrefetchIterator',
+        lambda *a, **k: PrefetchIterator(*a, stall_timeout=0.5, **k))
+    start = time.monotonic()
+    code, err, left = infer_video(monkeypatch, decoder)
+    release.set()
+    assert time.monotonic() - start < 20
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        'infer_video: error: frame-reader thread: no frame for 0.5 s (the '
+        'decoder hangs); gave up (no output written)')
+    assert left == []
+
+
+def test_segfault_in_the_reader_thread_prints_its_stack():
+    # a real crash kills the process (no error message can follow it);
+    # the fault handler names the thread's stack instead of silence
+    code = textwrap.dedent('''
+        import ctypes
+        from mmseg_pdnet.apis.video_io import (PrefetchIterator,
+                                               enable_fault_handler)
+        assert enable_fault_handler()
+        def segfaulting_decoder():
+            yield 0
+            ctypes.string_at(0)
+        list(PrefetchIterator(segfaulting_decoder()))
+    ''')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == -signal.SIGSEGV, proc.stderr
+    assert 'Fatal Python error: Segmentation fault' in proc.stderr
+    # the crashed thread's stack only: the decoder, inside the reader
+    block = proc.stderr.split('Stack (most recent call first):')[1]
+    assert 'in segfaulting_decoder' in block and 'video_io.py' in block
+    assert 'in _run' in block and 'in _bootstrap' in block

@@ -13,6 +13,8 @@ TOOLS = {
     'misc/check_dataset.py': 'dataset root',
     'deployment/export_onnx.py': 'ONNX opset version (default: 17)',
     'analysis_tools/reference_sensitivity.py': '(default: cpu)',
+    'analysis_tools/long_video_memory.py':
+        'frames between two samples (default: 500)',
 }
 
 
