@@ -13,6 +13,11 @@ code: any nonzero pixel is foreground, i.e. p > 1/510). The binarisation
 used is always printed and stored in the JSON. The ground truth's nonzero
 pixels are foreground (0/255 masks, DAVIS palette PNGs).
 
+--json and --csv are checked before the (slow) scoring: missing folders
+are created, a path that cannot be written is refused in one line. Each
+file appears complete or not at all; should one still fail, the other is
+kept and the error names the one that failed.
+
 Example:
     python tools/eval_masks.py --gt-root data/mvps/Annotations/480p \\
         --pred-root work_dirs/pdnet/masks \\
@@ -25,12 +30,15 @@ Example:
         --split data/mvps/ImageSets/val.txt
 """
 import argparse
+import os
+import os.path as osp
 import sys
 
 from mmseg_pdnet.evaluation import (PRED_FORMATS, evaluate_folders,
                                     format_table)
 from mmseg_pdnet.evaluation.metrics.jf_summary import write_summary
-from mmseg_pdnet.utils.cli import HelpFormatter
+from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
+                                   check_output_file)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,9 +90,43 @@ def _read_categories(path):
     return categories
 
 
+def write_outputs(summary, json_path=None, csv_path=None):
+    """Write the JSON and the CSV, each under a temporary name first.
+
+    Returns:
+        tuple[list[str], list[str]]: the files written, and one message
+        per file that could not be (its option, path and reason).
+    """
+    written, failed = [], []
+    for flag, path in (('--json', json_path), ('--csv', csv_path)):
+        if not path:
+            continue
+        tmp = osp.join(osp.dirname(osp.abspath(path)),
+                       f'.{osp.basename(path)}.partial')
+        try:
+            os.makedirs(osp.dirname(tmp), exist_ok=True)
+            write_summary(summary, *((tmp, None) if flag == '--json'
+                                     else (None, tmp)))
+            os.replace(tmp, path)
+            written.append(path)
+        except OSError as e:
+            if osp.exists(tmp):
+                os.remove(tmp)
+            failed.append(f'{flag} {path}: could not be written '
+                          f'({e.strerror or e})')
+    return written, failed
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
+        # before the scoring, which can take minutes
+        for flag, path in (('--json', args.json), ('--csv', args.csv)):
+            if path:
+                check_output_file(path, flag)
+        if args.json and args.csv and \
+                osp.abspath(args.json) == osp.abspath(args.csv):
+            raise CLIError(f'--json and --csv are the same file {args.json}')
         sequences = _read_lines(args.split) if args.split else None
         if sequences == []:
             raise ValueError(f'{args.split}: split file lists no sequence')
@@ -102,7 +144,14 @@ def main(argv=None):
           f'  F {100 * summary["F"]["mean"]:.1f}  stability '
           f'{100 * summary["stability"]:.1f}  '
           f'({summary["num_sequences"]} sequences)')
-    write_summary(summary, args.json, args.csv)
+    written, failed = write_outputs(summary, args.json, args.csv)
+    for path in written:
+        print(f'wrote {path}')
+    if failed:
+        print(f'eval_masks: error: {"; ".join(failed)}'
+              + (f' (kept {", ".join(written)})' if written else ''),
+              file=sys.stderr)
+        return 1
     return 0
 
 

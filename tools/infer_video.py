@@ -10,7 +10,11 @@ Examples:
 
 Outputs appear only when the run succeeds (written under a temporary name
 first); on an error or Ctrl-C the partial output is removed and the tool
-says so. A video that decodes fewer frames than its container declares is
+says so. Every output path (--out, --save-parts, --contact-sheet) is
+checked before the model is built: missing folders are created, a path
+that cannot be written is refused in one line. Should one output still
+fail at the end, the finished ones are kept and the error names the one
+that failed. A video that decodes fewer frames than its container declares is
 an error (exit 1) unless --allow-partial is given (then a warning says how
 many frames were written). MP4s are H.264 when PyAV is installed
 (pip install av), else MPEG-4 Part 2 with a note; frames of odd width or
@@ -36,10 +40,13 @@ from mmseg_pdnet.apis.video_io import (CODECS, AtomicVideoWriter,
                                        BackgroundWriter, IncompleteVideoError,
                                        PrefetchIterator, VideoIONote,
                                        VideoIOWarning, check_output_path,
-                                       limit_frames, open_source)
+                                       enable_fault_handler, limit_frames,
+                                       open_source)
 from mmseg_pdnet.utils.amp import add_amp_argument
+from mmseg_pdnet.datasets.image_io import IMAGE_SUFFIXES
 from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
                                    check_checkpoint_path, check_device,
+                                   check_output_dir, check_output_file,
                                    load_config, positive_float, positive_int)
 
 OUTPUT_TYPES = ('mask', 'overlay', 'alpha', 'background', 'side-by-side')
@@ -193,6 +200,38 @@ class Progress:
         self.stream.flush()
 
 
+class PartialOutputError(OSError):
+    """Some outputs were written, one (or more) could not be.
+
+    Args:
+        message (str): Which output failed and why.
+        written (list[str]): The outputs that are finished (kept).
+    """
+
+    def __init__(self, message, written):
+        super().__init__(message)
+        self.written = written
+
+
+def parts_path(args):
+    """``<out>_parts.mp4`` (``<out>_parts`` with --png)."""
+    stem, ext = osp.splitext(osp.normpath(args.out))
+    return f'{stem}_parts{"" if args.png else ext}'
+
+
+def check_outputs(args):
+    """Every output path, before any work: one line for the first that
+    cannot be written (missing folders are fine: they are created)."""
+    check_output_path(args.out, args.png)
+    check = check_output_dir if args.png else check_output_file
+    check(args.out, '--out')
+    if args.save_parts:
+        check(parts_path(args), '--save-parts')
+    if args.contact_sheet:
+        check_output_file(args.contact_sheet, '--contact-sheet',
+                          IMAGE_SUFFIXES)
+
+
 class OutputWriter:
     """Render and write the outputs of one frame (in the writer thread).
 
@@ -208,11 +247,9 @@ class OutputWriter:
                                         codec=args.codec)
         self.parts_writer = None
         if args.save_parts:
-            stem, ext = osp.splitext(osp.normpath(args.out))
             try:
                 self.parts_writer = AtomicVideoWriter(
-                    f'{stem}_parts{"" if args.png else ext}', fps,
-                    png=args.png, codec=args.codec)
+                    parts_path(args), fps, png=args.png, codec=args.codec)
             except BaseException:
                 self.writer.abort()  # its partial folder (--png) goes too
                 raise
@@ -238,24 +275,39 @@ class OutputWriter:
                                              else []))
 
     def close(self):
-        """Finish every output; returns their paths."""
-        sheet = []
+        """Finish every output; returns their paths.
+
+        Each output is finished on its own: one that fails does not take
+        the others with it.
+
+        Raises:
+            PartialOutputError: an output failed (named in the message);
+                ``written`` holds the finished ones.
+        """
+        written, failed = [], []
+        for flag, w in (('--out', self.writer),
+                        ('--save-parts', self.parts_writer)):
+            if w is None:
+                continue
+            try:
+                written.append(w.close())
+            except Exception as e:  # noqa: B902  reported below
+                w.abort()
+                failed.append(f'{flag} {w.out}: could not be finished '
+                              f'({" ".join(str(e).split())})')
         if self.sheet is not None:
-            # first: a sheet that cannot be written fails the run before
-            # the videos are moved into place
             indices, rows = self.sheet.rows()
-            sheet.append(contact_sheet(
-                rows, self.args.contact_sheet,
-                labels=[f'frame {i}' for i in indices],
-                titles=['frame', 'overlay', 'parts']))
-        try:
-            videos = [w.close() for w in (self.writer, self.parts_writer)
-                      if w]
-        except BaseException:
-            for path in sheet:
-                os.remove(path)
-            raise
-        return videos + sheet
+            try:
+                written.append(contact_sheet(
+                    rows, self.args.contact_sheet,
+                    labels=[f'frame {i}' for i in indices],
+                    titles=['frame', 'overlay', 'parts']))
+            except Exception as e:  # noqa: B902  reported below
+                failed.append(f'--contact-sheet: '
+                              f'{" ".join(str(e).split())}')
+        if failed:
+            raise PartialOutputError('; '.join(failed), written)
+        return written
 
     def abort(self):
         for w in (self.writer, self.parts_writer):
@@ -285,7 +337,7 @@ def run(args):
     check_device(args.device)
     if args.compile:
         check_compile(args.device)
-    check_output_path(args.out, args.png)
+    check_outputs(args)
     background = parse_background(args.background) \
         if args.output_type == 'background' else None
     inferencer = VideoPortraitInferencer(
@@ -327,6 +379,9 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    # a segfault in a decoder thread cannot become a one-line error (it
+    # ends the process): at least print which thread's stack crashed
+    enable_fault_handler()
     error, written = None, []
     # video I/O warnings (partial decode, padded frames) become one line
     # each after the progress line; other warnings are shown as usual
@@ -335,6 +390,10 @@ def main(argv=None):
         warnings.simplefilter('always', VideoIONote)
         try:
             written = run(args)
+        except PartialOutputError as e:
+            written = e.written
+            kept = ', '.join(written) or 'none'
+            error = f'{e} (kept the finished outputs: {kept})'
         except IncompleteVideoError as e:
             error = (f'{e}; --allow-partial writes the {e.decoded} decoded '
                      'frames')
@@ -352,12 +411,12 @@ def main(argv=None):
         else:
             warnings.showwarning(w.message, w.category, w.filename,
                                  w.lineno)
-    if error is not None:
-        print(f'infer_video: error: {error} (no output written)',
-              file=sys.stderr)
-        return 130 if error == 'interrupted' else 1
     for path in written:
         print(f'wrote {path}')
+    if error is not None:
+        print(f'infer_video: error: {error}'
+              + ('' if written else ' (no output written)'), file=sys.stderr)
+        return 130 if error == 'interrupted' else 1
     return 0
 
 

@@ -1,11 +1,14 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
 """Turn masks into what users want to see: overlays, alpha mattes,
 background replacement, coloured part maps and contact sheets."""
+import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from ..datasets.image_io import read_frame
 
 # distinct colours (BGR) for the part maps, as in the paper's figure 8
 PART_PALETTE = np.array([[60, 76, 231], [113, 204, 46], [219, 152, 52],
@@ -30,10 +33,10 @@ def parse_background(spec: str):
         return (b, g, r)
     if not osp.isfile(spec):
         raise FileNotFoundError(f'{spec}: background image does not exist')
-    img = cv2.imread(spec, cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f'{spec}: background is not a readable image')
-    return img
+    try:  # the strict reader: truncated files, decompression bombs
+        return read_frame(spec)
+    except ValueError as e:
+        raise ValueError(f'--background {e}') from None
 
 
 def fit_background(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
@@ -200,7 +203,14 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], path: str,
     widest = max(line.shape[1] for line in lines)
     lines = [np.pad(line, ((0, 0), (0, widest - line.shape[1]), (0, 0)))
              for line in lines]
-    if not cv2.imwrite(path, np.vstack(lines)):
+    folder = osp.dirname(osp.abspath(path))
+    try:  # a missing folder is created, as the video writers do
+        os.makedirs(folder, exist_ok=True)
+        ok = cv2.imwrite(path, np.vstack(lines))
+    except (OSError, cv2.error) as e:
+        raise OSError(f'{path}: could not write the contact sheet ({e})'
+                      ) from None
+    if not ok:
         raise OSError(f'{path}: could not write the contact sheet')
     return path
 

@@ -1,4 +1,5 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
+import difflib
 import os
 import os.path as osp
 import random
@@ -9,7 +10,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
-from .image_io import IMAGE_SUFFIXES
+from .image_io import IMAGE_SUFFIXES, DatasetError
 from .validation import validate_data_list
 
 REFERENCE_STRATEGIES = ('first', 'first+prev5', 'random')
@@ -129,7 +130,8 @@ class VideoPortraitDataset(BaseDataset):
         with open(split_file) as f:
             seqs = [line.strip() for line in f if line.strip()]
         if not seqs:
-            raise ValueError(f'{split_file}: split file lists no sequence')
+            raise DatasetError(f'{split_file}: split file lists no '
+                               'sequence')
         return seqs
 
     #: allowed category names; None accepts any (generic video datasets)
@@ -153,13 +155,16 @@ class VideoPortraitDataset(BaseDataset):
                     continue
                 parts = line.strip().split(maxsplit=1)
                 if len(parts) != 2:
-                    raise ValueError(f'{path}:{lineno}: expected "<seq> '
-                                     f'<category>", got {line.strip()!r}')
+                    raise DatasetError(f'{path}:{lineno}: expected "<seq> '
+                                       f'<category>", got {line.strip()!r}')
                 if (self.CATEGORIES is not None
                         and parts[1] not in self.CATEGORIES):
-                    raise ValueError(f'{path}:{lineno}: unknown category '
-                                     f'{parts[1]!r}; expected one of '
-                                     f'{tuple(self.CATEGORIES)}')
+                    close = difflib.get_close_matches(
+                        parts[1], self.CATEGORIES, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ''
+                    raise DatasetError(f'{path}:{lineno}: unknown category '
+                                       f'{parts[1]!r}{hint}; expected one of '
+                                       f'{tuple(self.CATEGORIES)}')
                 mapping[parts[0]] = parts[1]
         return mapping
 
@@ -175,6 +180,10 @@ class VideoPortraitDataset(BaseDataset):
                   if f.lower().endswith(IMAGE_SUFFIXES)}
         masks = {osp.splitext(f)[0] for f in os.listdir(ann_root)
                  if f.endswith(self.seg_map_suffix)}
+        if not frames:  # before the orphan masks: the real problem
+            raise DatasetError(f'{img_root}: frame folder of sequence '
+                               f'{seq!r} holds no frames '
+                               f'({"/".join(IMAGE_SUFFIXES)})')
         orphans = sorted(masks - frames.keys())
         if orphans:
             raise FileNotFoundError(
@@ -192,8 +201,8 @@ class VideoPortraitDataset(BaseDataset):
         self.unannotated_frames += [osp.join(img_root, s) for s in missing]
         annotated = sorted(masks)
         if not annotated:
-            raise ValueError(f'{ann_root}: sequence {seq!r} has no annotated '
-                             'frame')
+            raise DatasetError(f'{ann_root}: sequence {seq!r} has no '
+                               'annotated frame')
         return [(stem, frames[stem]) for stem in annotated]
 
     def _reference_indices(self, idx: int, num: int, seq: str) -> List[int]:

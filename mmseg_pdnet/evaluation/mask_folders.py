@@ -2,11 +2,12 @@
 """Score result PNG folders ``<seq>/<frame>.png`` against annotations."""
 import os
 import os.path as osp
+import struct
 from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..datasets.image_io import read_mask
+from ..datasets.image_io import header_size, pixel_limit_error, read_mask
 from .metrics.binarize import AUTHORS, binarize_probability
 from .metrics.jf_core import evaluate_frame
 from .metrics.jf_summary import summarize
@@ -94,11 +95,20 @@ def read_prediction(path: str, pred_format: str = 'auto') -> np.ndarray:
     from PIL import Image
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: prediction does not exist')
+    # the size from the header first: PIL would raise (or decode) a
+    # decompression bomb without naming the file
+    with open(path, 'rb') as f:
+        try:
+            size = header_size(f)
+        except (ValueError, struct.error, OSError):
+            size = None  # PIL says why below
+    if size is not None and pixel_limit_error(path, size):
+        raise ValueError(pixel_limit_error(path, size))
     try:
         with Image.open(path) as img:
             mode = img.mode
             pred = np.asarray(img)
-    except (OSError, SyntaxError) as e:
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise ValueError(f'{path}: not a readable image ({e})') from e
     if mode == 'P':
         return pred > 0

@@ -1,4 +1,5 @@
 import csv
+import os
 import json
 
 import cv2
@@ -246,3 +247,61 @@ def test_binarisation_is_always_printed(tmp_path, run):
     assert 'binarisation: auto (a PNG whose maximum is <= 1: any non-zero ' \
         'pixel is foreground; otherwise >= 128' in stdout
     assert json.loads(out.read_text())['pred_format'] == 'auto'
+
+
+def _scored_folders(tmp_path):
+    gt = moving_square(3)
+    write_masks(tmp_path / 'gt', 'a', gt)
+    write_masks(tmp_path / 'pred', 'a', gt)
+    return ['--gt-root', tmp_path / 'gt', '--pred-root', tmp_path / 'pred']
+
+
+def test_json_and_csv_into_missing_folders_are_created(tmp_path, run):
+    js, cs = tmp_path / 'new' / 'r.json', tmp_path / 'new2' / 'deep' / 'r.csv'
+    code, out, err = run(*_scored_folders(tmp_path), '--json', js, '--csv', cs)
+    assert code == 0, err
+    assert json.loads(js.read_text())['num_sequences'] == 1
+    assert cs.read_text().startswith('level,name')
+    assert f'wrote {js}' in out and f'wrote {cs}' in out
+    assert not list(js.parent.glob('.*partial'))
+
+
+@pytest.mark.parametrize('flag', ['--json', '--csv'])
+def test_unwritable_json_or_csv_is_refused_before_scoring(tmp_path, run,
+                                                          flag):
+    (tmp_path / 'file.txt').write_text('x')
+    bad = tmp_path / 'file.txt' / 'r.out'
+    code, out, err = run(*_scored_folders(tmp_path), flag, bad)
+    assert code == 1 and out == ''  # no table: nothing was scored
+    assert err.strip() == (f'eval_masks: error: {flag} {bad}: '
+                           f'{tmp_path / "file.txt"} is a file, not a folder')
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='running as root, for whom a '
+                    '0o555 folder is writable (the file-as-folder test '
+                    'covers the refusal)')
+def test_read_only_json_folder_is_refused(tmp_path, run):
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    ro.chmod(0o555)
+    code, out, err = run(*_scored_folders(tmp_path), '--json', ro / 'r.json')
+    assert code == 1 and out == '' and 'cannot write in' in err
+
+
+def test_late_failure_keeps_the_other_file(tmp_path, run, monkeypatch,
+                                           load_tool):
+    js, cs = tmp_path / 'r.json', tmp_path / 'r.csv'
+    tool = load_tool('eval_masks.py')
+    real = tool.write_summary
+
+    def failing(summary, json_path=None, csv_path=None):
+        if csv_path:
+            raise OSError(28, 'No space left on device')
+        real(summary, json_path, csv_path)
+
+    monkeypatch.setattr(tool, 'write_summary', failing)
+    code = tool.main([str(a) for a in _scored_folders(tmp_path)]
+                     + ['--json', str(js), '--csv', str(cs)])
+    assert code == 1
+    assert js.is_file() and not cs.exists()
+    assert not list(tmp_path.glob('.*partial'))

@@ -1,4 +1,5 @@
 import io as _io
+import os
 import threading
 
 import cv2
@@ -392,13 +393,77 @@ def test_default_video_is_h264(infer, tmp_path):
     assert video_codec(out) == 'h264' and count_frames(out) == (3, (48, 64))
 
 
-def test_unwritable_contact_sheet_fails_before_the_video(infer, tmp_path):
+def test_contact_sheet_into_a_missing_folder_is_created(infer, tmp_path):
     src = frame_folder(tmp_path / 'frames', n=2)
     out = tmp_path / 'o.mp4'
     sheet = tmp_path / 'no such folder' / 'sheet.png'
-    code, io = infer('--out', out, '--contact-sheet', sheet, source=src)
-    assert_failed_cleanly(code, io, out,
-                          f'{sheet}: could not write the contact sheet')
+    code, io = infer('--out', out, '--contact-sheet', sheet, '--save-parts',
+                     source=src)
+    assert code == 0, io.err
+    assert sheet.is_file() and out.is_file()
+    assert (tmp_path / 'o_parts.mp4').is_file()
+    assert f'wrote {sheet}' in io.out
+
+
+#: root writes into 0o555 folders: the read-only case needs a real user
+AS_ROOT = hasattr(os, 'geteuid') and os.geteuid() == 0
+
+
+@pytest.mark.parametrize('flag', ['--contact-sheet', '--out', '--png-out',
+                                  '--save-parts'])
+@pytest.mark.parametrize('how', ['under-a-file', 'read-only'])
+def test_unwritable_outputs_are_refused_before_the_work(infer, tmp_path,
+                                                        flag, how):
+    if how == 'read-only' and AS_ROOT:
+        pytest.skip('running as root, for whom a 0o555 folder is writable '
+                    '(the under-a-file case covers the refusal)')
+    src = frame_folder(tmp_path / 'frames', n=2)
+    if how == 'under-a-file':
+        (tmp_path / 'file.txt').write_text('x')
+        bad_dir = tmp_path / 'file.txt'
+    else:
+        bad_dir = tmp_path / 'ro'
+        bad_dir.mkdir()
+        bad_dir.chmod(0o555)
+    out, args = tmp_path / 'o.mp4', []
+    if flag == '--contact-sheet':
+        args = ['--contact-sheet', bad_dir / 'sheet.png']
+    elif flag == '--out':
+        out = bad_dir / 'o.mp4'
+    elif flag == '--png-out':
+        out, args = bad_dir / 'pngs', ['--png']
+    else:  # the parts video goes next to --out
+        out, args = bad_dir / 'o.mp4', ['--save-parts']
+    built = []
+    infer.tool.VideoPortraitInferencer = lambda *a, **k: built.append(1)
+    code, io = infer('--out', out, *args, source=src)
+    assert code == 1 and not built  # refused before the model is built
+    line = io.err.strip().splitlines()[-1]
+    assert line.startswith('infer_video: error: ') and str(bad_dir) in line
+    assert ('is a file, not a folder' if how == 'under-a-file'
+            else 'cannot write in') in line
+    assert not (tmp_path / 'o.mp4').exists()
+
+
+def test_late_contact_sheet_failure_keeps_the_videos(infer, tmp_path):
+    src = frame_folder(tmp_path / 'frames', n=2)
+    out, sheet = tmp_path / 'o.mp4', tmp_path / 'sheet.png'
+
+    def failing_sheet(rows, path, **kwargs):
+        raise OSError(f'{path}: could not write the contact sheet (disk '
+                      'full)')
+
+    infer.tool.contact_sheet = failing_sheet
+    code, io = infer('--out', out, '--contact-sheet', sheet, '--save-parts',
+                     source=src)
+    assert code == 1
+    parts = tmp_path / 'o_parts.mp4'
+    assert count_frames(out)[0] == 2 and count_frames(parts)[0] == 2
+    assert f'wrote {out}' in io.out and f'wrote {parts}' in io.out
+    line = io.err.strip().splitlines()[-1]
+    assert line == (f'infer_video: error: --contact-sheet: {sheet}: could '
+                    'not write the contact sheet (disk full) (kept the '
+                    f'finished outputs: {out}, {parts})')
 
 
 def test_side_by_side_output_is_input_then_overlay(infer, carphone,

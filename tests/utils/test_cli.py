@@ -122,3 +122,41 @@ def test_help_formatter_shows_meaningful_defaults_only():
     assert 'a switch\n' in text and 'unset by default\n' in text
     assert '(default: False)' not in text and '(default: None)' not in text
     assert 'line one\n  kept as is' in text
+
+
+def test_output_checks_name_the_blocking_file(tmp_path):
+    from mmseg_pdnet.utils.cli import check_output_dir, check_output_file
+    (tmp_path / 'file.txt').write_text('x')
+    # missing folders are fine and nothing is created
+    assert check_output_file(str(tmp_path / 'a' / 'b.json'), '--json')
+    assert check_output_dir(str(tmp_path / 'c' / 'd'), '--out')
+    assert not (tmp_path / 'a').exists() and not (tmp_path / 'c').exists()
+    with pytest.raises(CLIError, match=r'^--json .*file.txt/b.json: .*'
+                       r'file.txt is a file, not a folder$'):
+        check_output_file(str(tmp_path / 'file.txt' / 'b.json'), '--json')
+    with pytest.raises(CLIError, match='is a folder; give a file name'):
+        check_output_file(str(tmp_path), '--json')
+    with pytest.raises(CLIError, match=r'expected a \.png file name'):
+        check_output_file(str(tmp_path / 's.txt'), '--contact-sheet',
+                          ('.png', ))
+    with pytest.raises(CLIError, match='is a file, not a folder'):
+        check_output_dir(str(tmp_path / 'file.txt'), '--out-dir')
+    assert not list(tmp_path.glob('.write-test-*'))
+
+
+def test_config_key_checks(tmp_path):
+    from tests.helpers import DEMO_CONFIG
+    usage = 'train.py CONFIG'
+    cfg = tmp_path / 'c.py'
+    cfg.write_text('')
+    with pytest.raises(CLIError, match='config is empty'):
+        load_config(str(cfg), usage)
+    cfg.write_text(f"_base_ = ['{DEMO_CONFIG}']\n"
+                   "model = dict(neck=dict(num_part=3))\n")
+    with pytest.raises(CLIError, match=r"model\.neck\.num_part: .* takes no "
+                       r"argument 'num_part' \(did you mean 'num_parts'\?\)"):
+        load_config(str(cfg), usage)
+    # a helper variable holding the setting's value is not a typo
+    cfg.write_text(f"_base_ = ['{DEMO_CONFIG}']\nmax_epoch = 5\n"
+                   "train_cfg = dict(max_epochs=max_epoch)\n")
+    assert load_config(str(cfg), usage).train_cfg.max_epochs == 5

@@ -46,8 +46,8 @@ from mmseg_pdnet.apis.onnx_wrappers import (PairedSegmenter, ReferenceEncoder,
 from mmseg_pdnet.apis.preprocessing import StreamPreprocessor
 from mmseg_pdnet.apis.video_inferencer import _load_model
 from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
-                                   check_checkpoint_path, load_config,
-                                   positive_int)
+                                   check_checkpoint_path, check_output_dir,
+                                   load_config, positive_int)
 
 USAGE = 'export_onnx.py CONFIG CHECKPOINT --out-dir DIR [options]'
 GRAPHS = ('pdnet_reference.onnx', 'pdnet_target.onnx', 'pdnet_paired.onnx')
@@ -267,6 +267,8 @@ def main(argv=None):
     try:
         cfg = load_config(args.config, USAGE)
         check_checkpoint_path(args.checkpoint, USAGE)
+        # before the model is loaded: an unwritable folder fails at once
+        check_output_dir(args.out_dir, '--out-dir')
         size = tuple(args.size) if args.size else config_test_size(cfg)
         float_resize = config_input_dtype(cfg) == np.float32
         if args.verify:

@@ -9,8 +9,10 @@ split files that are empty or name missing clips, clip folders without
 frames, clips without masks, frames without masks, masks without frames,
 annotation folders without frames, unknown MVPS categories in
 ``ImageSets/categories.txt``, unreadable or truncated files, masks whose
-size differs from their frame, masks whose values cannot be masks (above
-255, or not integers); one-frame clips are counted (they are usable: such
+size differs from their frame, frames whose size differs from the first
+frame of their clip, images above the decoders' pixel limit (decompression
+bombs), masks whose values cannot be masks (above 255, or not integers);
+one-frame clips are counted (they are usable: such
 a frame is its own reference).
 
 Masks with values other than 0/255, 0/1 or palette ids (e.g. 0/128/255,
@@ -27,14 +29,15 @@ Example:
     python tools/misc/check_dataset.py data/demo
 """
 import argparse
+import difflib
 import os
 import os.path as osp
 import sys
 from collections import Counter
 
-import numpy as np
-
-from mmseg_pdnet.datasets.image_io import _decode_mask, read_frame
+from mmseg_pdnet.datasets.image_io import read_frame
+from mmseg_pdnet.datasets.validation import (SOFT_MASK_USE, judge_mask,
+                                             value_histogram)
 from mmseg_pdnet.datasets.video_portrait_dataset import (IMAGE_SUFFIXES,
                                                          MVPSDataset)
 from mmseg_pdnet.utils.cli import HelpFormatter
@@ -82,8 +85,12 @@ def check_categories(root, clips):
                 problems.append(f'{path}:{lineno}: expected "<seq> '
                                 f'<category>", got {line.strip()!r}')
             elif parts[1] not in MVPSDataset.CATEGORIES:
+                close = difflib.get_close_matches(
+                    parts[1], MVPSDataset.CATEGORIES, n=1)
                 problems.append(f'{path}:{lineno}: unknown category '
-                                f'{parts[1]!r}')
+                                f'{parts[1]!r}' + (f' (did you mean '
+                                                   f'{close[0]!r}?)'
+                                                   if close else ''))
             elif parts[0] not in clips:
                 problems.append(f'{path}:{lineno}: clip {parts[0]!r} does '
                                 'not exist')
@@ -96,27 +103,11 @@ def _area(shape):
 
 #: non-binary masks listed one by one (a soft-edged dataset has many)
 MAX_LISTED = 10
-SOFT_MASK_USE = ('training uses them as fractional targets (value / 255), '
-                 'testing counts every value > 0 as foreground')
-
-
-def value_histogram(values, counts, top=6):
-    """``'0: 1200 (60.0%), 128: 300 (15.0%), ...'``: the ``top`` most
-    frequent values in value order, the others summed."""
-    total = counts.sum()
-    keep = set(values[np.argsort(-counts, kind='stable')[:top]].tolist())
-    parts = [f'{v}: {c} ({c / total:.1%})'
-             for v, c in zip(values.tolist(), counts.tolist()) if v in keep]
-    rest = [c for v, c in zip(values.tolist(), counts.tolist())
-            if v not in keep]
-    if rest:
-        parts.append(f'{len(rest)} other values: {sum(rest)} '
-                     f'({sum(rest) / total:.1%})')
-    return ', '.join(parts)
 
 
 def check_mask(path):
-    """Read a mask and judge its values.
+    """Read a mask and judge its values (the split validation of training
+    and testing judges them with the same function).
 
     Returns:
         tuple: ``(shape, problem, values)``: the ``(H, W)`` size; an error
@@ -124,21 +115,7 @@ def check_mask(path):
         ``(values, counts)`` histogram when the values are not 0/255, 0/1
         or palette ids (usable as soft targets), else None.
     """
-    mask, is_ids = _decode_mask(path)
-    if is_ids:  # DAVIS palette: any object id is foreground
-        return mask.shape[:2], None, None
-    if mask.dtype.kind != 'u':
-        return mask.shape[:2], (f'{path}: mask pixels are {mask.dtype}; '
-                                'masks need 8-bit values (0/255, 0/1)'), None
-    values, counts = np.unique(mask, return_counts=True)
-    if values[-1] > 255:
-        return mask.shape[:2], (
-            f'{path}: mask value {values[-1]} is above 255 ({mask.dtype} '
-            'image): not a 0/255, 0/1 or palette mask (training would stop '
-            f'at this file); values {value_histogram(values, counts)}'), None
-    if set(values.tolist()) <= {0, 255} or set(values.tolist()) <= {0, 1}:
-        return mask.shape[:2], None, None
-    return mask.shape[:2], None, (values, counts)
+    return judge_mask(path)
 
 
 def _split_clips(root):
@@ -212,6 +189,7 @@ def check(root, layout=None):
         for stem in sorted(masks.keys() - frames.keys()):
             problems.append(f'{osp.join(ann_dir, masks[stem])}: mask without '
                             'a frame')
+        first = None  # (path, size) of the clip's first readable frame
         for stem in sorted(frames):
             path = osp.join(img_root, clip, frames[stem])
             try:
@@ -220,6 +198,14 @@ def check(root, layout=None):
                 problems.append(str(e))
                 continue
             sizes.append(shape)
+            if first is None:
+                first = (path, shape)
+            elif shape != first[1] and layout != 'images':
+                # a target and its reference are concatenated: one size
+                # per clip (still images are their own reference)
+                problems.append(f'{path}: frame size {shape} differs from '
+                                f'the first frame of its clip {first[0]} '
+                                f'{first[1]}')
             if stem not in masks:
                 if masks:
                     unannotated.append(path)

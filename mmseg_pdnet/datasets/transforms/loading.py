@@ -2,15 +2,28 @@
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from ..image_io import read_frame, read_mask, read_soft_mask
+from ..image_io import DatasetError, read_frame, read_mask, read_soft_mask
+
+
+def _dataset_error(fn, path):
+    """Call ``fn(path)``; its ``ValueError`` (a bad file, named in the
+    message) becomes a :class:`DatasetError`, which the train and test
+    tools print as one line."""
+    try:
+        return fn(path)
+    except DatasetError:
+        raise
+    except ValueError as e:
+        raise DatasetError(str(e)) from None
 
 
 @TRANSFORMS.register_module()
 class LoadPairedImages(BaseTransform):
     """Load the target frame and its reference frame(s).
 
-    Grayscale and RGBA frames become 3-channel BGR; unreadable, empty or
-    truncated files raise an error naming the file. All frames of a pair
+    Grayscale and RGBA frames become 3-channel BGR; unreadable, empty,
+    truncated or too large files raise a
+    :class:`~mmseg_pdnet.datasets.DatasetError` naming the file. All frames of a pair
     must have the same size.
 
     Required Keys:
@@ -35,11 +48,12 @@ class LoadPairedImages(BaseTransform):
         Returns:
             dict: The results with the frames and their shape.
         """
-        img = read_frame(results['img_path'])
-        refs = [read_frame(p) for p in results['ref_img_paths']]
+        img = _dataset_error(read_frame, results['img_path'])
+        refs = [_dataset_error(read_frame, p)
+                for p in results['ref_img_paths']]
         for path, ref in zip(results['ref_img_paths'], refs):
             if ref.shape != img.shape:
-                raise ValueError(
+                raise DatasetError(
                     f'{path}: reference frame size {ref.shape[:2]} differs '
                     f'from target {results["img_path"]} {img.shape[:2]}')
         results.update(img=img, ref_imgs=refs, img_shape=img.shape[:2],
@@ -89,9 +103,10 @@ class LoadPairedAnnotations(BaseTransform):
         self.soft_masks = soft_masks
 
     def _load(self, path: str, frame_path: str, shape):
-        mask = read_soft_mask(path) if self.soft_masks else read_mask(path)
+        mask = _dataset_error(
+            read_soft_mask if self.soft_masks else read_mask, path)
         if mask.shape != tuple(shape):
-            raise ValueError(f'{path}: mask size {mask.shape} differs from '
+            raise DatasetError(f'{path}: mask size {mask.shape} differs from '
                              f'its frame {frame_path} {tuple(shape)}')
         return mask
 
