@@ -26,6 +26,16 @@ def _mmseg_scope():
     init_default_scope('mmseg')
 
 
+@pytest.fixture(autouse=True)
+def _fresh_message_hubs():
+    """Every test starts with no MessageHub. A runner's hub is named by
+    its start time to the second, so two runners built within one second
+    share a hub, and the runtime info of the first (the AMP skip counts,
+    the checkpoints pending removal, ...) would leak into the second."""
+    from mmengine.logging import MessageHub
+    MessageHub._instance_dict.clear()
+
+
 @pytest.fixture
 def load_tool():
     """Import a script of tools/ as a module, to call its main(argv)."""

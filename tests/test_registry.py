@@ -39,7 +39,7 @@ EXPECTED = {
     'HOOKS': {
         'AtomicCheckpointHook', 'CheckpointHook', 'ChannelsLastHook',
         'InferenceSpeedHook', 'PairVisualizationHook', 'SaveMasksHook',
-        'StrictLoadHook'
+        'StrictLoadHook', 'PreemptionHook', 'NonFiniteLossHook'
     },
     'LOOPS': {'AlternatingImageVideoLoop'},
     'METRICS': {'JFMetric'},

@@ -27,12 +27,14 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmseg_pdnet.datasets import DatasetError
+from mmseg_pdnet.engine.errors import describe_worker_death
 from mmseg_pdnet.engine.runner import (close_distributed,
                                        prepare_cpu_distributed)
+from mmseg_pdnet.engine.runner.cpu_distributed import exit_after_distributed
 from mmseg_pdnet.utils import CheckpointError, set_data_root
 from mmseg_pdnet.utils.cli import (HelpFormatter, add_launcher_arguments,
-                                   check_checkpoint_path, export_local_rank,
-                                   load_config)
+                                   check_checkpoint_path, check_output_dir,
+                                   export_local_rank, load_config)
 
 USAGE = 'test.py CONFIG CHECKPOINT [options]'
 
@@ -126,6 +128,14 @@ def build_cfg(args) -> Config:
         if h.get('type') != 'StrictLoadHook'
     ] + [dict(type='StrictLoadHook', strict=not args.allow_partial_load)]
     prepare_cpu_distributed(cfg)  # CPU-only PyTorch: gloo DDP
+    # output folders before the (long) test: missing ones are created by
+    # the hooks, unwritable ones are refused here in one line
+    for flag, folder in (('--out', args.out),
+                         ('--out-prob', args.out and args.out_prob
+                          and args.out.rstrip('/\\') + '_prob'),
+                         ('--show-dir', args.show_dir)):
+        if folder:
+            check_output_dir(folder, flag)
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.out:
@@ -153,9 +163,18 @@ def main(argv=None):
     except (CheckpointError, DatasetError, FileNotFoundError) as e:
         # bad weights or data: one line naming the file, not a traceback
         raise SystemExit(f'test.py: error: {e}')
+    except RuntimeError as e:
+        # a data loader worker killed (OOM killer) or crashed
+        reason = describe_worker_death(e)
+        if reason is None:
+            raise
+        raise SystemExit(f'test.py: error: {reason}')
     finally:
         close_distributed(completed)
 
 
 if __name__ == '__main__':
     main()
+    # a finished DDP run leaves before interpreter shutdown, where gloo's
+    # threads can abort it
+    exit_after_distributed()

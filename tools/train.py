@@ -6,6 +6,19 @@ at any moment resumes with ``--resume``. A ``load_from`` or resumed
 checkpoint must fit the model (``StrictLoadHook``), unless
 ``--allow-partial-load``.
 
+Stopping and resuming (docs/checkpoints.md):
+  SIGTERM (Slurm preemption or time limit, `kill`) or SIGINT (Ctrl-C):
+  the current iteration finishes, a resume checkpoint iter_<N>.pth is
+  written and named by last_checkpoint, one line is logged, and the exit
+  status is 143 (SIGTERM) or 130 (SIGINT), 128 + the signal, as for a
+  process the signal ended. `--resume` continues from it, inside the
+  epoch, exactly. A second signal stops at once, without saving.
+  Exit status 1 with one `train.py: error:` line: a checkpoint that could
+  not be written (full disk: the previous one is kept), a NaN / inf loss
+  (float32; under AMP: 100 steps in a row skipped by the loss scaler;
+  nothing of the broken state is saved), a data loader worker that died
+  (killed by the OOM killer, crashed), bad weights, data or config.
+
 Example:
     python tools/train.py configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py \\
         --work-dir work_dirs/demo
@@ -22,8 +35,15 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from mmseg_pdnet.datasets import DatasetError
+from mmseg_pdnet.engine.errors import (CheckpointSaveError,
+                                       NonFiniteLossError,
+                                       TrainingInterrupted,
+                                       describe_worker_death)
+from mmseg_pdnet.engine.hooks.atomic_checkpoint_hook import \
+    read_last_checkpoint
 from mmseg_pdnet.engine.runner import (close_distributed,
                                        prepare_cpu_distributed)
+from mmseg_pdnet.engine.runner.cpu_distributed import exit_after_distributed
 from mmseg_pdnet.utils import (CheckpointError, PretrainedWeightsUnavailable,
                                set_data_root, set_image_data_roots)
 from mmseg_pdnet.utils.amp import AMP_DTYPES, add_amp_argument
@@ -129,6 +149,18 @@ def add_strict_load_hook(cfg: Config, strict: bool) -> None:
     ] + [dict(type='StrictLoadHook', strict=strict)]
 
 
+def add_guard_hooks(cfg: Config) -> None:
+    """Stop on SIGTERM / SIGINT with a resume checkpoint
+    (``PreemptionHook``) and at a non-finite loss (``NonFiniteLossHook``);
+    a config that configures either one keeps its settings."""
+    hooks = list(cfg.get('custom_hooks', []))
+    types = {h.get('type') for h in hooks}
+    for name in ('PreemptionHook', 'NonFiniteLossHook'):
+        if name not in types:
+            hooks.append(dict(type=name))
+    cfg.custom_hooks = hooks
+
+
 def build_cfg(args) -> Config:
     cfg = load_config(args.config, USAGE)
     cfg.launcher = args.launcher
@@ -141,6 +173,7 @@ def build_cfg(args) -> Config:
             check_dir(d, '--image-data-root') for d in args.image_data_root
         ])
     add_strict_load_hook(cfg, strict=not args.allow_partial_load)
+    add_guard_hooks(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -154,7 +187,9 @@ def build_cfg(args) -> Config:
     elif get_device() == 'cpu':
         disable_amp(cfg)
     if args.resume == 'auto':
-        cfg.resume = True
+        # no checkpoint yet (stopped before the first one): start fresh,
+        # main() says so (MMEngine would log "latest checkpoint None")
+        cfg.resume = read_last_checkpoint(cfg.work_dir) is not None
         cfg.load_from = None
     elif args.resume is not None:
         cfg.resume = True
@@ -171,17 +206,33 @@ def main(argv=None):
     except ValueError as e:
         raise SystemExit(f'train.py: error: {e}')
     runner = Runner.from_cfg(cfg)
+    if args.resume == 'auto' and not cfg.resume:
+        runner.logger.info(
+            f'--resume: no checkpoint in {cfg.work_dir} yet (no '
+            'last_checkpoint): training from the start.')
     completed = False
     try:
         runner.train()
         completed = True
+    except TrainingInterrupted as e:
+        # SIGTERM / SIGINT: the checkpoint is saved and the line logged
+        raise SystemExit(e.exit_status)
     except (PretrainedWeightsUnavailable, CheckpointError, DatasetError,
-            FileNotFoundError) as e:
-        # bad weights or data: one line naming the file, not a traceback
+            FileNotFoundError, CheckpointSaveError,
+            NonFiniteLossError) as e:
+        # bad weights or data, a full disk, a NaN: one line, no traceback
         raise SystemExit(f'train.py: error: {e}')
+    except RuntimeError as e:
+        reason = describe_worker_death(e)
+        if reason is None:
+            raise
+        raise SystemExit(f'train.py: error: {reason}')
     finally:
         close_distributed(completed)
 
 
 if __name__ == '__main__':
     main()
+    # a finished DDP run leaves before interpreter shutdown, where gloo's
+    # threads can abort it
+    exit_after_distributed()

@@ -1,20 +1,24 @@
 """Crash-safe checkpoints: a kill at any step of a save keeps a complete
 checkpoint named by ``last_checkpoint``, and ``tools/train.py --resume``
 continues (AtomicCheckpointHook)."""
+import errno
 import glob
+import hashlib
 import os
 import os.path as osp
 import shutil
+import subprocess
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.fileio import LocalBackend
-from mmengine.hooks import CheckpointHook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import HOOKS
 
+from mmseg_pdnet.engine.errors import CheckpointSaveError
 from mmseg_pdnet.engine.hooks import AtomicCheckpointHook
 from mmseg_pdnet.engine.hooks.atomic_checkpoint_hook import TMP_SUFFIX
 from mmseg_pdnet.utils import load_checkpoint_file
@@ -198,3 +202,118 @@ def test_previous_best_checkpoint_survives_a_kill(tmp_path, monkeypatch):
         load_checkpoint_file(best(2))['state_dict']['conv.weight'],
         runner.model.conv.weight.detach())
     assert not osp.exists(best(3))
+
+
+# ------------------------------------------------------------- full disk
+
+
+def no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def half_written_then_no_space(self, obj, filepath):
+    """The disk fills up halfway through the file."""
+    with open(filepath, 'wb') as f:
+        f.write(obj[:len(obj) // 2])
+    no_space()
+
+
+def digest(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.mark.parametrize('where', ['torch.save', 'file write'])
+def test_failed_save_keeps_the_previous_checkpoint(after_epoch_1, tmp_path,
+                                                   monkeypatch, where):
+    """ENOSPC while saving epoch 2: epoch_1.pth is untouched and still named
+    by last_checkpoint, no partial file is left, and training stops with
+    one line naming the folder and the error."""
+    cfg, epoch_1 = after_epoch_1
+    work = str(tmp_path / 'work')
+    shutil.copytree(epoch_1, work)
+    previous = last_checkpoint(work)  # the resumed epoch_1.pth
+    assert osp.basename(previous) == 'epoch_1.pth'
+    before = digest(previous)
+    if where == 'torch.save':
+        monkeypatch.setattr(torch, 'save', no_space)
+    else:
+        monkeypatch.setattr(LocalBackend, 'put', half_written_then_no_space)
+    with pytest.raises(SystemExit) as exc:
+        import_tool('train.py').main([
+            cfg, '--work-dir', work, '--resume', '--cfg-options',
+            'default_hooks.checkpoint.interval=1'
+        ])
+    message = str(exc.value)
+    assert '\n' not in message
+    assert message == (
+        f'train.py: error: could not save checkpoint epoch_2.pth in {work}: '
+        '[Errno 28] No space left on device; training stopped, the previous '
+        f'checkpoint {previous} is kept (last_checkpoint)')
+    assert last_checkpoint(work) == previous
+    assert digest(previous) == before
+    assert not glob.glob(osp.join(work, '*' + TMP_SUFFIX))
+    assert not osp.exists(osp.join(work, 'epoch_2.pth'))
+
+
+class FillDisk(Hook):
+    """Fills ``path``'s file system after the first iteration's save."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, path):
+        self.path = path
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter != 0:
+            return
+        # unbuffered: the write that does not fit raises, not the close
+        with open(osp.join(self.path, 'filler'), 'wb', buffering=0) as f:
+            try:
+                while True:
+                    f.write(b'\0' * 4096)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs (needs root and a kernel that lets this process
+    mount; skipped otherwise)."""
+    mnt = tmp_path / 'small_disk'
+    mnt.mkdir()
+    try:
+        done = subprocess.run(
+            ['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(mnt)],
+            capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        pytest.skip(f'cannot mount a tmpfs here: {e}')
+    if done.returncode != 0:
+        pytest.skip('cannot mount a tmpfs here: ' +
+                    (done.stderr.strip() or f'exit {done.returncode}'))
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.run(['umount', str(mnt)], capture_output=True,
+                       timeout=30)
+
+
+def test_full_tmpfs_keeps_the_previous_checkpoint(tmp_path, small_tmpfs):
+    """A real full disk (ENOSPC from the kernel): the checkpoint of
+    iteration 1 survives the failed save of iteration 2."""
+    runner = toy_runner(tmp_path / 'work', 3, interval=1, max_keep_ckpts=1,
+                        out_dir=small_tmpfs)
+    runner.register_hook(FillDisk(small_tmpfs))
+    with pytest.raises(CheckpointSaveError) as exc:
+        runner.train()
+    out_dir = osp.join(small_tmpfs, 'work')
+    previous = osp.join(out_dir, 'iter_1.pth')
+    assert str(exc.value).startswith(
+        f'could not save checkpoint iter_2.pth in {out_dir}: [Errno 28]')
+    assert str(exc.value).endswith(
+        f'the previous checkpoint {previous} is kept (last_checkpoint)')
+    assert last_checkpoint(str(tmp_path / 'work')) == previous
+    assert os.listdir(out_dir) == ['iter_1.pth']  # no partial file
+    ckpt = load_checkpoint_file(previous)
+    assert ckpt['meta']['iter'] == 1

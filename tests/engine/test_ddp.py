@@ -36,6 +36,7 @@ def test_two_process_ddp_training(tmp_path):
                           text=True, timeout=240)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
+    assert 'terminate called' not in log, log[-4000:]
     # torchrun exits 0 only when both ranks finished; rank 0 logs the
     # world size and 3 iterations per rank (2 video + 1 image)
     assert 'Distributed training: True' in log, log[-3000:]
@@ -49,8 +50,7 @@ def test_two_process_ddp_training(tmp_path):
 
 
 def test_close_distributed_tears_the_group_down(tmp_path):
-    """tools/train.py and test.py destroy the group before exiting (left to
-    interpreter shutdown, gloo threads can abort a finished rank)."""
+    """tools/train.py and test.py destroy the group before exiting."""
     import torch.distributed as dist
 
     from mmseg_pdnet.engine.runner import close_distributed
@@ -67,3 +67,40 @@ def test_close_distributed_tears_the_group_down(tmp_path):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+EXIT_SCRIPT = """
+import atexit
+import torch, torch.distributed as dist
+from mmseg_pdnet.engine.runner import close_distributed
+from mmseg_pdnet.engine.runner.cpu_distributed import exit_after_distributed
+dist.init_process_group('gloo', init_method='file://{store}', rank=0,
+                        world_size=1)
+model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 2))
+model(torch.ones(1, 2)).sum().backward()
+atexit.register(lambda: open('{marker}', 'w').close())
+print('buffered line')  # stdout is a pipe: not flushed yet
+close_distributed(completed={completed})
+exit_after_distributed()
+print('after the exit')
+"""
+
+
+def test_exit_after_distributed(tmp_path):
+    """A finished DDP run leaves with os._exit after the exit handlers (no
+    interpreter shutdown with gloo's threads alive); otherwise nothing."""
+    for completed in (True, False):
+        marker = tmp_path / f'atexit_{completed}'
+        script = EXIT_SCRIPT.format(store=tmp_path / f'store_{completed}',
+                                    marker=marker, completed=completed)
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        env.pop('PYTHONUNBUFFERED', None)  # keep stdout buffered
+        proc = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
+                              env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert 'buffered line' in proc.stdout
+        assert marker.exists()  # exit handlers ran
+        # after a finished run the process ends there; after an error it
+        # goes on to exit as usual
+        assert ('after the exit' in proc.stdout) is not completed

@@ -1,6 +1,6 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
 import logging
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from mmengine.logging import print_log
 from mmengine.optim import OptimWrapperDict
@@ -126,6 +126,7 @@ class AlternatingImageVideoLoop(EpochBasedTrainLoop):
         self._max_iters = self._max_epochs * len(self.dataloader)
         self.phase: Optional[str] = None
         self.random_states = TrainingRandomStates()
+        self._exit_callbacks: List[Callable[[], None]] = []
         if image_dataloader is None:
             print_log('AlternatingImageVideoLoop: no image_dataloader, '
                       'training on video batches only.', logger='current')
@@ -186,10 +187,20 @@ class AlternatingImageVideoLoop(EpochBasedTrainLoop):
                 'the dataloaders differ from the interrupted run\'s.',
                 logger='current', level=logging.WARNING)
 
+    def add_exit_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` when :meth:`run` ends, normally or on an
+        error (``after_train`` is not called on an error): e.g. a hook
+        putting back the signal handlers it installed.
+
+        Args:
+            callback (callable): Takes no argument.
+        """
+        self._exit_callbacks.append(callback)
+
     def run(self):
         """Train; a resumed run first puts back the loop's state. The
         dataloader workers are shut down at the end (also when training
-        stops on an error)."""
+        stops on an error), and the exit callbacks are called."""
         if self._iter > 0:
             state = self.runner.message_hub.get_info(RESUME_STATE_KEY)
             if state is not None and state.get('iter') == self._iter:
@@ -204,6 +215,9 @@ class AlternatingImageVideoLoop(EpochBasedTrainLoop):
             return super().run()
         finally:
             self.dataloader.close()
+            callbacks, self._exit_callbacks = self._exit_callbacks, []
+            for callback in callbacks:
+                callback()
 
     def run_epoch(self) -> None:
         """One epoch of interleaved image and video iterations."""
