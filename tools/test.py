@@ -34,7 +34,8 @@ from mmseg_pdnet.engine.runner.cpu_distributed import exit_after_distributed
 from mmseg_pdnet.utils import CheckpointError, set_data_root
 from mmseg_pdnet.utils.cli import (HelpFormatter, add_launcher_arguments,
                                    check_checkpoint_path, check_output_dir,
-                                   export_local_rank, load_config)
+                                   export_local_rank, load_config,
+                                   name_repeated_run)
 
 USAGE = 'test.py CONFIG CHECKPOINT [options]'
 
@@ -107,6 +108,7 @@ def trigger_visualization_hook(cfg, args):
 
 def build_cfg(args) -> Config:
     cfg = load_config(args.config, USAGE)
+    name_repeated_run(cfg, args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

@@ -48,7 +48,8 @@ from mmseg_pdnet.utils import (CheckpointError, PretrainedWeightsUnavailable,
                                set_data_root, set_image_data_roots)
 from mmseg_pdnet.utils.amp import AMP_DTYPES, add_amp_argument
 from mmseg_pdnet.utils.cli import (HelpFormatter, add_launcher_arguments,
-                                   export_local_rank, load_config)
+                                   export_local_rank, load_config,
+                                   name_repeated_run)
 
 USAGE = ('train.py CONFIG [options] (a checkpoint goes to --resume, or to '
          '--cfg-options load_from=...)')
@@ -163,6 +164,7 @@ def add_guard_hooks(cfg: Config) -> None:
 
 def build_cfg(args) -> Config:
     cfg = load_config(args.config, USAGE)
+    name_repeated_run(cfg, args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

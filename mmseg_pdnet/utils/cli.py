@@ -367,6 +367,34 @@ def check_config_keys(cfg: Config, path: str) -> None:
                           given[:2])
 
 
+_runs_in_process = 0
+
+
+def name_repeated_run(cfg: Config, path: str) -> None:
+    """Give the second and later runner of one process its own
+    ``experiment_name``.
+
+    MMEngine names a runner's logger and message hub
+    ``<config>_<start time to the second>`` and hands an existing instance
+    back for a name it knows: two runs of one config started within a
+    second in one process (the tools' ``main`` called twice, as tests and
+    scripts do) would share the first run's logger, whose log file, and so
+    ``jf_results.json``, lies in the first run's work dir. The first run
+    keeps MMEngine's name; each rank of a distributed run is its own
+    process, so the ranks agree.
+
+    Args:
+        cfg (Config): The config, changed in place (unless it names an
+            experiment itself).
+        path (str): The config file.
+    """
+    global _runs_in_process
+    _runs_in_process += 1
+    if _runs_in_process > 1 and cfg.get('experiment_name') is None:
+        stem = osp.splitext(osp.basename(path))[0]
+        cfg.experiment_name = f'{stem}_run{_runs_in_process}'
+
+
 def check_checkpoint_path(path: str, usage: str) -> str:
     """Check that a CHECKPOINT argument is an existing checkpoint file.
 

@@ -190,9 +190,16 @@ def tiny_training(tmp_path, tiny_model_files):
     return cfg, str(ours), authors, state
 
 
-def test_test_py_takes_the_authors_file(tmp_path, load_tool, tiny_training):
+def test_test_py_takes_the_authors_file(tmp_path, load_tool, tiny_training,
+                                        monkeypatch):
     cfg, ours, authors, _ = tiny_training
     test = load_tool('test.py')
+    # both runs start "in the same second", as on a fast machine: each
+    # must still write its results into its own work dir
+    import time
+    from mmengine.runner import runner as mmengine_runner
+    start = time.localtime()
+    monkeypatch.setattr(mmengine_runner.time, 'localtime', lambda *a: start)
     results = []
     for name, weights in (('ours', ours), ('authors', authors)):
         work = str(tmp_path / name)
