@@ -251,20 +251,25 @@ def count_ops(fn: Callable) -> Tuple[int, Counter]:
     return counter.total, counter.counts
 
 
-def device_name(device: str) -> str:
-    """The GPU's name, or the CPU model with thread and core counts."""
-    if device == 'cuda':
-        return torch.cuda.get_device_name()
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, what ``lscpu`` shows on
+    Linux), else what :mod:`platform` knows."""
     name = platform.processor() or platform.machine()
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
                 if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    break
+                    return line.split(':', 1)[1].strip()
     except OSError:
         pass
-    return f'{name}, {torch.get_num_threads()} torch threads, ' \
+    return name
+
+
+def device_name(device: str) -> str:
+    """The GPU's name, or the CPU model with thread and core counts."""
+    if device == 'cuda':
+        return torch.cuda.get_device_name()
+    return f'{cpu_model()}, {torch.get_num_threads()} torch threads, ' \
            f'{os.cpu_count()} logical CPUs'
 
 

@@ -75,6 +75,7 @@ from mmseg.utils import register_all_modules
 
 # importing mmseg_pdnet registers the plugin's modules
 from mmseg_pdnet.apis.video_io import AtomicVideoWriter, enable_fault_handler
+from mmseg_pdnet.utils.benchmarking import cpu_model
 from mmseg_pdnet.utils.cli import HelpFormatter, positive_float, positive_int
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -360,16 +361,7 @@ def format_table(samples: List[dict]) -> str:
 
 def machine() -> str:
     """The CPU model and core count (``lscpu``'s model name on Linux)."""
-    name = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f'{name}, {os.cpu_count()} cores'
+    return f'{cpu_model()}, {os.cpu_count()} cores'
 
 
 def main(argv=None) -> int:
