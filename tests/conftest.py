@@ -43,6 +43,24 @@ def load_tool():
     return import_tool
 
 
+@pytest.fixture
+def run_tool(capsys):
+    """``run_tool('misc/check_dataset.py')``: a function that calls that
+    tool's ``main`` with its (stringified) arguments and returns the exit
+    code and the captured output."""
+
+    def make(rel_path: str):
+        tool = import_tool(rel_path)
+
+        def call(*args):
+            code = tool.main([str(a) for a in args])
+            return code, capsys.readouterr()
+
+        return call
+
+    return make
+
+
 @pytest.fixture(scope='session')
 def tiny_model_files(tmp_path_factory):
     """A tiny PDNet config (ResNet-18, 64x64 input) and its checkpoint."""

@@ -102,14 +102,8 @@ def infer(load_tool, capsys, tiny_model_files):
 
 
 @pytest.fixture
-def check_dataset(load_tool, capsys):
-    tool = load_tool('misc/check_dataset.py')
-
-    def call(*args):
-        code = tool.main([str(a) for a in args])
-        return code, capsys.readouterr()
-
-    return call
+def check_dataset(run_tool):
+    return run_tool('misc/check_dataset.py')
 
 
 @pytest.fixture

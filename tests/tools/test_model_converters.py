@@ -21,14 +21,8 @@ R50_CONFIG = config_path('pdnet_r50_2xb2-60e_mvps-480x480.py')
 
 
 @pytest.fixture
-def convert(load_tool, capsys):
-    tool = load_tool('model_converters/pdnet2mmseg.py')
-
-    def call(*args):
-        code = tool.main([str(a) for a in args])
-        return code, capsys.readouterr()
-
-    return call
+def convert(run_tool):
+    return run_tool('model_converters/pdnet2mmseg.py')
 
 
 def _authors_file(path, weights, basis=None, **extra) -> str:
