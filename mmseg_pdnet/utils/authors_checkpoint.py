@@ -119,6 +119,16 @@ def is_authors_state_dict(state: Dict[str, Tensor]) -> bool:
         any(k.startswith('ipda.') for k in keys)
 
 
+def is_authors_checkpoint(checkpoint) -> bool:
+    """Whether a loaded file is an authors' checkpoint: ``{'model': ...}``
+    or a bare state dict, :func:`is_authors_state_dict` once ``module.``
+    is stripped."""
+    state = checkpoint.get('model', checkpoint) if isinstance(
+        checkpoint, dict) else None
+    return isinstance(state, dict) and is_authors_state_dict(
+        strip_module_prefix(state))
+
+
 def count_parts(state: Dict[str, Tensor]) -> int:
     """The number of IPDA parts p of an authors' state dict."""
     parts = {int(m[1]) for m in (re.match(r'ipda\.part_sep_conv\.(\d+)\.', k)
@@ -352,18 +362,15 @@ def from_authors_layout(checkpoint, filename: str):
         The converted checkpoint (:func:`convert_authors_checkpoint`) when
         ``checkpoint`` has the authors' layout, else ``checkpoint`` itself.
     """
-    if not isinstance(checkpoint, dict):
+    if not is_authors_checkpoint(checkpoint):
         return checkpoint
-    state = checkpoint.get('model', checkpoint)
-    if not isinstance(state, dict) or \
-            not is_authors_state_dict(strip_module_prefix(state)):
-        return checkpoint
+    num_theirs = len(checkpoint.get('model', checkpoint))
     converted = convert_authors_checkpoint(checkpoint, filename)
     meta = converted['meta']
     print_log(
         f"{filename}: the authors' {describe(meta['depth'], meta['num_parts'])}"
         f' checkpoint ({AUTHORS_LAYOUT} layout), converted in memory: '
-        f"{len(state)} tensors to {len(converted['state_dict'])} of this "
+        f"{num_theirs} tensors to {len(converted['state_dict'])} of this "
         "package's layout (tools/model_converters/pdnet2mmseg.py saves "
         'the conversion)',
         logger='current')

@@ -36,10 +36,11 @@ from typing import Dict, List, Optional
 
 import torch
 
+from mmseg_pdnet.apis.video_inferencer import _load_model
 from mmseg_pdnet.utils.authors_checkpoint import (
     AUTHORS_LAYOUT, convert_authors_checkpoint, count_parts, describe,
-    is_authors_state_dict, mmseg_to_authors, module_pairs, sha256sum,
-    strip_module_prefix)
+    is_authors_checkpoint, mmseg_to_authors, module_pairs, sha256sum,
+    split_authors_checkpoint, strip_module_prefix)
 from mmseg_pdnet.utils.checkpoint import (CheckpointError, get_state_dict,
                                           load_checkpoint_file,
                                           match_state_dict, resnet_depth)
@@ -115,13 +116,6 @@ def _in_our_layout(checkpoint) -> bool:
         for k in strip_module_prefix(state))
 
 
-def _in_authors_layout(checkpoint) -> bool:
-    state = checkpoint.get('model', checkpoint) if isinstance(
-        checkpoint, dict) else None
-    return isinstance(state, dict) and is_authors_state_dict(
-        strip_module_prefix(state))
-
-
 def _save(obj: dict, dst: str) -> None:
     """``torch.save`` to a temporary file, then rename: DST is complete
     or absent, never half-written."""
@@ -134,20 +128,6 @@ def _save(obj: dict, dst: str) -> None:
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
-
-
-def build_inference_model(config: str):
-    """The config's PDNet, without pretrained weights or training losses."""
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-
-    import mmseg_pdnet  # noqa: F401  (registers the plugin)
-    cfg = load_config(config, USAGE)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model_cfg = cfg.model
-    model_cfg.backbone.backbone.pop('init_cfg', None)
-    model_cfg.part_loss = None
-    return MODELS.build(model_cfg)
 
 
 def to_mmseg(src: str, dst: str, config: Optional[str]) -> None:
@@ -167,8 +147,9 @@ def to_mmseg(src: str, dst: str, config: Optional[str]) -> None:
                 f'{src}: a {describe(depth, meta["num_parts"])}: no model-zoo '
                 'config has that encoder; name one with --config')
         config = DEFAULT_CONFIGS[depth]
-    model = build_inference_model(config)
-    theirs = strip_module_prefix(checkpoint.get('model', checkpoint))
+    # the inferencer's model: no pretrained weights, no training losses
+    model, _ = _load_model(load_config(config, USAGE), None)
+    theirs, _ = split_authors_checkpoint(checkpoint, src)
     if resnet_depth(model.state_dict()) == depth:
         # name what is missing as the authors' code names it
         expected = mmseg_to_authors(model.state_dict(), config)[0]
@@ -199,7 +180,7 @@ def to_mmseg(src: str, dst: str, config: Optional[str]) -> None:
 def to_authors(src: str, dst: str) -> None:
     """Our layout -> the authors'."""
     checkpoint = load_checkpoint_file(src)
-    if _in_authors_layout(checkpoint):
+    if is_authors_checkpoint(checkpoint):
         raise CLIError(f"{src}: already in the authors' layout (bkbone.*); "
                        'without --reverse it is converted to this package')
     state = strip_module_prefix(get_state_dict(checkpoint, src))
