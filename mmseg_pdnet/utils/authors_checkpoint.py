@@ -42,13 +42,12 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
-from .checkpoint import CheckpointError, resnet_depth
+from .checkpoint import RESNET_PREFIX, CheckpointError, resnet_depth
 
 #: where the layout comes from, recorded in converted checkpoints' meta
 AUTHORS_LAYOUT = 'iCVTEAM/PDNet'
 
 _THEIR_BACKBONE = 'bkbone.'
-_OUR_BACKBONE = 'backbone.backbone.'
 _OUR_BASIS = 'part_loss.basis'
 _MODULE_PREFIX = 'module.'
 
@@ -213,7 +212,7 @@ def authors_to_mmseg(state: Dict[str, Tensor],
     leftover = []
     for key, value in state.items():
         if key.startswith(_THEIR_BACKBONE):
-            converted[_OUR_BACKBONE + key[len(_THEIR_BACKBONE):]] = value
+            converted[RESNET_PREFIX + key[len(_THEIR_BACKBONE):]] = value
             continue
         module, param = _split_key(key)
         if module not in table:
@@ -271,8 +270,8 @@ def mmseg_to_authors(state: Dict[str, Tensor], filename: str = '<checkpoint>'
             'has an IPDA, so this model has no authors\' layout')
     num_parts = branch.shape[0] // adapter.shape[0]
     theirs = OrderedDict()
-    for key in [k for k in state if k.startswith(_OUR_BACKBONE)]:
-        theirs[_THEIR_BACKBONE + key[len(_OUR_BACKBONE):]] = state.pop(key)
+    for key in [k for k in state if k.startswith(RESNET_PREFIX)]:
+        theirs[_THEIR_BACKBONE + key[len(RESNET_PREFIX):]] = state.pop(key)
     params = defaultdict(list)  # our module -> its params, in our order
     for key in state:
         module, param = _split_key(key)
