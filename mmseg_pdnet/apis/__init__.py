@@ -3,11 +3,12 @@ from .compositing import (colour_parts, contact_sheet, overlay,
 from .cuda_graph_runner import CUDAGraphRunner, StaticReferenceCache
 from .preprocessing import FrameUploader, StreamPreprocessor
 from .video_inferencer import FrameResult, VideoPortraitInferencer
-from .video_io import AtomicVideoWriter, open_source
+from .video_io import AtomicVideoWriter, has_audio, open_source, probe_video
 
 __all__ = [
-    'VideoPortraitInferencer', 'FrameResult', 'open_source',
-    'AtomicVideoWriter', 'parse_background', 'replace_background', 'overlay',
+    'VideoPortraitInferencer', 'FrameResult', 'open_source', 'probe_video',
+    'has_audio', 'AtomicVideoWriter', 'parse_background',
+    'replace_background', 'overlay',
     'render', 'colour_parts', 'contact_sheet', 'StreamPreprocessor',
     'FrameUploader', 'CUDAGraphRunner', 'StaticReferenceCache'
 ]

@@ -14,8 +14,8 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-#: frame files the datasets and the video tools read (lower case)
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+# re-exported: the datasets and tools import it from here
+from ..utils.file_types import IMAGE_SUFFIXES  # noqa: F401
 _JPEG_SUFFIXES = ('.jpg', '.jpeg')
 #: largest image (H * W) any reader decodes: 100 megapixels, three times
 #: an 8K UHD frame (7680x4320); ~300 MB as a BGR array

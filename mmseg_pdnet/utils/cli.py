@@ -17,6 +17,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from .file_types import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
 #: suffixes ``mmengine.Config.fromfile`` reads
 CONFIG_SUFFIXES = ('.py', '.json', '.yaml', '.yml')
 #: suffixes of files that are checkpoints, not configs
@@ -122,10 +124,6 @@ def check_device(device: Optional[str], flag: str = '--device') -> None:
 
 def _what(path: str) -> str:
     """What a path that is not a config looks like, for the message."""
-    # imported here: the tools check their arguments before the heavy
-    # imports of the data and video modules
-    from ..apis.video_io import VIDEO_SUFFIXES
-    from ..datasets.image_io import IMAGE_SUFFIXES
     ext = osp.splitext(path)[1].lower()
     if osp.isdir(path):
         return 'a folder'

@@ -1,24 +1,25 @@
+"""Video files in and out: honest decoding (truncated files, frame
+folders), the atomic writer (odd sizes, codecs) and the tool's handling
+of a decoder that fails. Alpha, audio, PyAV decoding details and the
+threads have their own test files."""
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 import warnings
 from fractions import Fraction
 
+import av
 import cv2
 import numpy as np
 import pytest
 
-from mmseg_pdnet.apis import video_io
-from mmseg_pdnet.apis.video_io import (AtomicVideoWriter, BackgroundWriter,
+from mmseg_pdnet.apis import video_decode, video_io
+from mmseg_pdnet.apis.video_io import (AtomicVideoWriter,
                                        IncompleteVideoError, PrefetchIterator,
                                        VideoIONote, VideoIOWarning,
                                        h264_unavailable, limit_frames,
                                        open_source)
-from tests.helpers import ROOT
+from tests.apis.test_threaded_io import DecoderCrash, Source
 
 
 def make_truncated_video(path, frames=20, size=(64, 48)):
@@ -32,11 +33,9 @@ def make_truncated_video(path, frames=20, size=(64, 48)):
     writer.release()
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])
-    cap = cv2.VideoCapture(str(path))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
-    decoded = 0
-    while cap.read()[0]:
-        decoded += 1
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames == frames
+        decoded = sum(1 for _ in container.decode(video=0))
     assert 0 < decoded < frames
     return decoded
 
@@ -127,108 +126,6 @@ def test_writer_rejects_a_frame_of_another_size(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-class Source:
-    """A generator of numbered items that records how far it was read
-    and whether its clean-up ran; raises at ``fail_at`` when given."""
-
-    def __init__(self, n, fail_at=None):
-        self.n, self.fail_at = n, fail_at
-        self.read, self.closed = 0, False
-
-    def __iter__(self):
-        try:
-            for i in range(self.n):
-                if i == self.fail_at:
-                    raise IncompleteVideoError('clip.mp4', i, self.n)
-                self.read += 1
-                yield i
-        finally:
-            self.closed = True
-
-
-def test_prefetch_keeps_order_and_ends():
-    source = Source(50)
-    reader = PrefetchIterator(iter(source), maxsize=4)
-    assert list(reader) == list(range(50))
-    assert source.closed and not reader._thread.is_alive()
-    with pytest.raises(StopIteration):
-        next(reader)
-
-
-def test_prefetch_raises_the_source_error_after_its_items():
-    source = Source(10, fail_at=6)
-    got = []
-    with pytest.raises(IncompleteVideoError) as err:
-        for item in PrefetchIterator(iter(source), maxsize=2):
-            got.append(item)
-    assert got == [0, 1, 2, 3, 4, 5]
-    # the very exception, attributes and all
-    assert (err.value.decoded, err.value.declared) == (6, 10)
-
-
-def test_prefetch_is_bounded_and_close_stops_the_reader():
-    source = Source(1000)
-    reader = PrefetchIterator(iter(source), maxsize=3)
-    assert next(reader) == 0
-    time.sleep(0.2)
-    # 1 consumed + 3 queued + 1 waiting for room
-    assert source.read <= 5
-    reader.close()
-    assert not reader._thread.is_alive()
-    assert source.closed  # the generator's clean-up ran (cap.release())
-    with pytest.raises(StopIteration):
-        next(reader)
-
-
-def test_background_writer_keeps_order():
-    out = []
-    writer = BackgroundWriter(out.append, maxsize=2)
-    for i in range(100):
-        writer.submit(i)
-    writer.close()
-    assert out == list(range(100))
-    with pytest.raises(RuntimeError, match='after close'):
-        writer.submit(1)
-
-
-def test_background_writer_error_reaches_the_caller():
-    seen = []
-
-    def write(item):
-        if item == 5:
-            raise OSError('disk full')
-        seen.append(item)
-
-    writer = BackgroundWriter(write, maxsize=2)
-    with pytest.raises(OSError, match='disk full'):
-        for i in range(1000):  # never blocks on the failed writer
-            writer.submit(i)
-    writer.abort()
-    assert seen == [0, 1, 2, 3, 4]
-    assert not writer._thread.is_alive()
-    # an error after the last submit is raised by close()
-    late = BackgroundWriter(write, maxsize=2)
-    for i in range(6):
-        late.submit(i)
-    with pytest.raises(OSError, match='disk full'):
-        late.close()
-
-
-def test_background_writer_abort_drops_the_queue():
-    release, handled = threading.Event(), []
-
-    def slow(item):
-        release.wait(5)
-        handled.append(item)
-
-    writer = BackgroundWriter(slow, maxsize=8)
-    for i in range(8):
-        writer.submit(i)
-    release.set()
-    writer.abort()
-    assert not writer._thread.is_alive() and len(handled) < 8
-
-
 def test_limit_frames_reads_no_further():
     source = Source(100)
     assert list(limit_frames(iter(source), 3)) == [0, 1, 2]
@@ -308,102 +205,6 @@ def test_without_pyav_mp4v_is_written_with_a_note(tmp_path, monkeypatch):
                                  codec='mp4v').codec == 'mp4v'
 
 
-# ------------------------------------------------- a decoder that dies
-
-
-class DecoderCrash(Exception):
-    """A decoder's own error type (as cv2.error or av.FFmpegError: neither
-    OSError nor ValueError)."""
-
-
-def crashing(n, error):
-    """Yield ``0 .. n - 1``, then raise ``error``."""
-    yield from range(n)
-    raise error
-
-
-def test_prefetch_names_a_decoder_crash_in_one_line():
-    got = []
-    with pytest.raises(video_io.FrameReaderError) as err:
-        for item in PrefetchIterator(
-                crashing(3, DecoderCrash('bad packet\n at 0x1f')),
-                maxsize=2, stall_timeout=10):
-            got.append(item)
-    assert got == [0, 1, 2]
-    assert str(err.value) == ('frame-reader thread: the frame source '
-                              'failed: DecoderCrash: bad packet at 0x1f')
-    # the original, traceback and all, is chained
-    assert isinstance(err.value.__cause__, DecoderCrash)
-    assert err.value.__cause__.__traceback__ is not None
-
-
-@pytest.mark.parametrize('error', [SystemExit(3), KeyboardInterrupt(),
-                                   GeneratorExit()])
-def test_prefetch_ends_the_stream_even_on_base_exceptions(error):
-    reader = PrefetchIterator(crashing(2, error), maxsize=1,
-                              stall_timeout=10)
-    assert next(reader) == 0 and next(reader) == 1
-    with pytest.raises(video_io.FrameReaderError,
-                       match=f'failed: {type(error).__name__}'):
-        next(reader)
-    assert not reader._thread.is_alive()
-    with pytest.raises(StopIteration):
-        next(reader)
-
-
-def test_prefetch_reader_that_dies_without_an_end_marker(monkeypatch):
-    # as if the thread were killed: it returns without queueing anything
-    monkeypatch.setattr(PrefetchIterator, '_run', lambda self: None)
-    reader = PrefetchIterator(range(5), stall_timeout=10)
-    start = time.monotonic()
-    with pytest.raises(video_io.FrameReaderError,
-                       match='^frame-reader thread: ended without '
-                       'finishing the stream$'):
-        next(reader)
-    assert time.monotonic() - start < 5
-
-
-def test_prefetch_gives_up_on_a_hung_decoder():
-    release = threading.Event()
-
-    def hanging():
-        yield 0
-        release.wait(30)  # a decode call that never returns
-        yield 1
-
-    reader = PrefetchIterator(hanging(), stall_timeout=0.3)
-    assert next(reader) == 0
-    start = time.monotonic()
-    with pytest.raises(video_io.FrameReaderError,
-                       match=r'^frame-reader thread: no frame for 0.3 s '
-                       r'\(the decoder hangs\); gave up$'):
-        next(reader)
-    reader.close()  # does not wait for the hung thread (30 s)
-    assert time.monotonic() - start < 20
-    with pytest.raises(StopIteration):
-        next(reader)
-    release.set()  # let the thread end
-    reader._thread.join(5)
-    assert not reader._thread.is_alive()
-
-
-def test_prefetch_stall_timeout_ignores_the_consumers_own_work():
-    reader = PrefetchIterator(range(4), maxsize=1, stall_timeout=0.2)
-    got = []
-    for item in reader:
-        # the reader has queued the next item (or the end) however loaded
-        # the machine; then a slow model: longer than the stall timeout,
-        # which counts only the consumer's waiting
-        guard = time.monotonic() + 30
-        while not reader._queue.full() and time.monotonic() < guard:
-            time.sleep(0.01)
-        time.sleep(0.3)
-        got.append(item)
-    assert got == [0, 1, 2, 3]
-    with pytest.raises(ValueError, match='stall_timeout must be > 0'):
-        PrefetchIterator(range(1), stall_timeout=0)
-
-
 def write_clip(path, frames=12):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 25,
                              (64, 48))
@@ -424,8 +225,8 @@ def infer_video(load_tool, tiny_model_files, capsys, tmp_path):
     out_dir.mkdir()
 
     def call(monkeypatch, decoder, *args):
-        real = video_io._capture_frames
-        monkeypatch.setattr(video_io, '_capture_frames',
+        real = video_decode._decode_frames
+        monkeypatch.setattr(video_decode, '_decode_frames',
                             lambda *a, **k: decoder(real(*a, **k)))
         code = tool.main([str(clip), *tiny_model_files, '--out',
                           str(out_dir / 'masks.mp4'), '--output-type',
@@ -476,24 +277,24 @@ def test_infer_video_hung_decoder_is_one_line(infer_video, monkeypatch):
     assert left == []
 
 
-def test_segfault_in_the_reader_thread_prints_its_stack():
-    # a real crash kills the process (no error message can follow it);
-    # the fault handler names the thread's stack instead of silence
-    code = textwrap.dedent('''
-        import ctypes
-        from mmseg_pdnet.apis.video_io import (PrefetchIterator,
-                                               enable_fault_handler)
-        assert enable_fault_handler()
-        def segfaulting_decoder():
-            yield 0
-            ctypes.string_at(0)
-        list(PrefetchIterator(segfaulting_decoder()))
-    ''')
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
-    assert proc.returncode == -signal.SIGSEGV, proc.stderr
-    assert 'Fatal Python error: Segmentation fault' in proc.stderr
-    # the crashed thread's stack only: the decoder, inside the reader
-    block = proc.stderr.split('Stack (most recent call first):')[1]
-    assert 'in segfaulting_decoder' in block and 'video_io.py' in block
-    assert 'in _run' in block and 'in _bootstrap' in block
+def test_webm_output_is_vp9(tmp_path):
+    out = tmp_path / 'clip.webm'
+    writer = AtomicVideoWriter(str(out))
+    assert writer.codec == 'vp9'
+    frames = [gradient(shift=10 * i) for i in range(4)]
+    for frame in frames:
+        writer.write(frame)
+    writer.close()
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.pix_fmt) \
+            == ('vp9', 'yuv420p')
+        decoded = [f.to_ndarray(format='bgr24')
+                   for f in container.decode(stream)]
+    assert len(decoded) == 4
+    assert np.abs(decoded[2].astype(int) - frames[2]).mean() < 4
+    # a WebM holds VP8 / VP9 / AV1 only
+    with pytest.raises(ValueError, match=r"x.webm: a .webm video is VP9, "
+                       r"not h264; use codec 'auto'$"):
+        AtomicVideoWriter(str(tmp_path / 'x.webm'), codec='h264')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['clip.webm']
