@@ -169,3 +169,25 @@ class PDFusionHead(BaseDecodeHead):
             head(resize_bilinear(x, f.shape[-2:]))
             for head, x, f in zip(self.side_heads, levels, finer)
         ]
+
+    def forward_side_frames(self, frame_levels: Sequence[Sequence[Tensor]]
+                            ) -> List[List[Tensor]]:
+        """:meth:`forward_side` of F frames, one pass per side head.
+
+        The frames' levels are concatenated along the batch axis (each
+        head runs once on all frames), so the logits equal F separate
+        :meth:`forward_side` calls.
+
+        Args:
+            frame_levels (Sequence[Sequence[Tensor]]): per frame, its
+                encoder levels ``(B, C, H_i, W_i)``, finest first.
+
+        Returns:
+            list[list[Tensor]]: per frame, :meth:`forward_side`'s logits.
+        """
+        if len(frame_levels) == 1:
+            return [self.forward_side(frame_levels[0])]
+        batch = frame_levels[0][0].shape[0]
+        levels = [torch.cat(level) for level in zip(*frame_levels)]
+        sides = [side.split(batch) for side in self.forward_side(levels)]
+        return [list(frame) for frame in zip(*sides)]

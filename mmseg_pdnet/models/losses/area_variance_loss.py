@@ -3,6 +3,7 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from .precision import at_least_float32
+from .reduction import reduce_samples
 
 
 @MODELS.register_module()
@@ -24,19 +25,23 @@ class AreaVarianceLoss(nn.Module):
         self.eps = eps
         self.loss_weight = loss_weight
 
-    def forward(self, parts: Tensor) -> Tensor:
+    def forward(self, parts: Tensor, reduction: str = 'mean') -> Tensor:
         """Compute the loss.
 
         Args:
-            parts (Tensor): part masks X ``(B, p, H, W)`` with p >= 2.
+            parts (Tensor): part masks X ``(..., p, H, W)`` with p >= 2;
+                the leading dims are samples.
+            reduction (str): ``'mean'`` averages over the samples,
+                ``'none'`` keeps one value per sample, shape ``(...)``.
 
         Returns:
-            Tensor: scalar loss (float32 or wider, also under AMP).
+            Tensor: the loss (float32 or wider, also under AMP).
         """
-        if parts.shape[1] < 2:
+        if parts.shape[-3] < 2:
             raise ValueError('the area variance loss needs at least 2 parts, '
-                             f'got {parts.shape[1]}')
+                             f'got {parts.shape[-3]}')
         parts, = at_least_float32(parts)
-        area = parts.sum(dim=(2, 3))  # (B, p), eq. (4)
-        area = area / area.norm(dim=1, keepdim=True).clamp_min(self.eps)
-        return self.loss_weight * area.var(dim=1, unbiased=True).mean()
+        area = parts.sum(dim=(-2, -1))  # (..., p), eq. (4)
+        area = area / area.norm(dim=-1, keepdim=True).clamp_min(self.eps)
+        variance = area.var(dim=-1, unbiased=True)  # (...), eq. (3)
+        return self.loss_weight * reduce_samples(variance, reduction)

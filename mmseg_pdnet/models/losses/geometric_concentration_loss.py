@@ -4,6 +4,7 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from .precision import at_least_float32
+from .reduction import reduce_samples
 
 
 @MODELS.register_module()
@@ -26,26 +27,31 @@ class GeometricConcentrationLoss(nn.Module):
         self.eps = eps
         self.loss_weight = loss_weight
 
-    def forward(self, parts: Tensor) -> Tensor:
+    def forward(self, parts: Tensor, reduction: str = 'mean') -> Tensor:
         """Compute the loss.
 
         Args:
-            parts (Tensor): part masks X ``(B, p, H, W)``, non-negative.
+            parts (Tensor): part masks X ``(..., p, H, W)``, non-negative;
+                the leading dims are samples (``(B, p, H, W)``, or several
+                frames and maskings at once).
+            reduction (str): ``'mean'`` averages over the samples,
+                ``'none'`` keeps one value per sample, shape ``(...)``.
 
         Returns:
-            Tensor: scalar loss (float32 or wider, also under AMP).
+            Tensor: the loss (float32 or wider, also under AMP).
         """
         parts, = at_least_float32(parts)
-        _, _, h, w = parts.shape
+        h, w = parts.shape[-2:]
         grid = dict(device=parts.device, dtype=parts.dtype)
         gy = torch.arange(h, **grid) / h * 2 - 1
-        gx = torch.arange(w, **grid) / w * 2 - 1
+        gx = gy if w == h else torch.arange(w, **grid) / w * 2 - 1
         # marginals over one axis make the 2-D moments 1-D sums
-        py, px = parts.sum(dim=3), parts.sum(dim=2)  # (B, p, H), (B, p, W)
-        mass = py.sum(dim=2) + self.eps  # (B, p)
-        variance = 0
+        py, px = parts.sum(dim=-1), parts.sum(dim=-2)  # (.., p, H), (.., W)
+        mass = py.sum(dim=-1) + self.eps  # (..., p)
+        variance = []
         for marginal, g in ((py, gy), (px, gx)):
-            centre = (marginal * g).sum(dim=2) / mass
-            spread = (marginal * (g - centre[..., None])**2).sum(dim=2)
-            variance = variance + spread / mass
-        return self.loss_weight * variance.sum(dim=1).mean()
+            centre = (marginal * g).sum(dim=-1) / mass
+            spread = (marginal * (g - centre[..., None])**2).sum(dim=-1)
+            variance.append(spread / mass)
+        variance = (variance[0] + variance[1]).sum(dim=-1)  # (...)
+        return self.loss_weight * reduce_samples(variance, reduction)

@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmseg.registry import MODELS
@@ -104,17 +104,6 @@ class PartDecouplingLoss(nn.Module):
         self._extractor.to(img.device)
         return self._extractor(img)
 
-    def _part_terms(self, parts: Tensor, mask: Tensor,
-                    feats: Optional[Tensor],
-                    feat_energy: Optional[Tensor]) -> Dict[str, Tensor]:
-        terms = dict(geo=self.geo(parts))
-        if self.use_sem:
-            terms['sem'] = self.sem(parts, feats, mask, self.basis,
-                                    feat_energy=feat_energy)
-        if self.use_area:
-            terms['area'] = self.area(parts)
-        return terms
-
     def forward(self, part_logits: Tensor, sal_logit: Tensor, gt: Tensor,
                 feats: Optional[Tensor]) -> Dict[str, Tensor]:
         """Compute the part losses of one frame.
@@ -130,18 +119,56 @@ class PartDecouplingLoss(nn.Module):
             ``loss_area`` (only the terms switched on), weighted so that
             their sum is the frame's total part loss.
         """
+        terms = self.forward_frames([part_logits], [sal_logit], [gt], feats)
+        return {name: value[0] for name, value in terms.items()}
+
+    def forward_frames(self, part_logits: Sequence[Tensor],
+                       sal_logits: Sequence[Tensor], gts: Sequence[Tensor],
+                       feats: Optional[Tensor]) -> Dict[str, Tensor]:
+        """Compute the part losses of F frames at once.
+
+        Every term of every (frame, masking) pair is one sample of one
+        batch: each loss runs once, not 2F times. Entry f of each result
+        equals :meth:`forward` of frame f alone.
+
+        Args:
+            part_logits (Sequence[Tensor]): F ``(B, p, h, w)`` part logits.
+            sal_logits (Sequence[Tensor]): F ``(B, 1, h, w)`` saliency
+                logits.
+            gts (Sequence[Tensor]): F ``(B, 1, H, W)`` masks in [0, 1].
+            feats (Tensor, optional): :meth:`semantic_features` of the F
+                frames concatenated in this order, ``(F * B, C, h', w')``.
+
+        Returns:
+            dict[str, Tensor]: ``(F,)`` per-frame values of ``loss_geo``,
+            ``loss_sem``, ``loss_ortho``, ``loss_area`` (the terms switched
+            on), as :meth:`forward`.
+        """
+        frames = len(part_logits)
         # float32 also under AMP: full-resolution sums (precision.py)
-        part_logits, sal_logit = at_least_float32(part_logits, sal_logit)
+        part_logits, sal_logit = at_least_float32(_cat(part_logits),
+                                                  _cat(sal_logits))
+        gt = _cat(gts)
         size = gt.shape[-2:]
         probs = resize_bilinear(part_logits, size).softmax(dim=1)
         saliency = resize_bilinear(sal_logit, size).sigmoid()
-        gt = gt.to(probs.dtype)
-        # the frozen features' energy is the same for both maskings
-        energy = (self.sem.feature_energy(feats, size)
-                  if self.use_sem and self.sem.lean else None)
-        by_gt = self._part_terms(probs * gt, gt, feats, energy)  # eq. (5)
-        by_sal = self._part_terms(probs * saliency, saliency, feats,
-                                  energy)  # eq. (1)
+        # the two maskings: ground truth (eq. 5) and saliency (eq. 1)
+        masks = torch.stack([gt.to(probs.dtype), saliency])  # (2, FB, 1..)
+        parts = probs * masks  # (2, F * B, p, H, W)
+        per_sample = dict(geo=self.geo(parts, 'none'))
+        if self.use_sem:
+            # the frozen features' energy is the same for both maskings
+            energy = (self.sem.feature_energy(feats, size)
+                      if self.sem.lean else None)
+            per_sample['sem'] = self.sem(parts, feats, masks, self.basis,
+                                         energy, 'none')
+        if self.use_area:
+            per_sample['area'] = self.area(parts, 'none')
+        # (2, F * B) -> per masking and frame, averaged over the batch
+        by_gt, by_sal = {}, {}
+        for name, value in per_sample.items():
+            by_gt[name], by_sal[name] = value.unflatten(
+                1, (frames, -1)).mean(dim=2)
         if self.weighting == 'authors':
             losses = {
                 'loss_geo': by_gt['geo'] + by_sal['geo'] / 2,
@@ -153,5 +180,12 @@ class PartDecouplingLoss(nn.Module):
         else:  # eq. (6)
             losses = {f'loss_{k}': (by_gt[k] + by_sal[k]) / 2 for k in by_gt}
         if self.use_ortho:
-            losses['loss_ortho'] = self.ortho(self.basis)
+            # one basis for every frame
+            losses['loss_ortho'] = self.ortho(self.basis).expand(frames)
         return losses
+
+
+def _cat(tensors: Sequence[Tensor]) -> Tensor:
+    """Concatenate along the batch axis; one tensor is returned as it is
+    (no copy)."""
+    return tensors[0] if len(tensors) == 1 else torch.cat(list(tensors))

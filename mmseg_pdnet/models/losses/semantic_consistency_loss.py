@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from ..utils import resize_bilinear
 from .precision import at_least_float32
+from .reduction import REDUCTIONS
 
 
 def _bilinear_axis(n_in: int, n_out: int, device) -> Tuple[Tensor, Tensor]:
@@ -62,8 +63,8 @@ class SemanticConsistencyLoss(nn.Module):
         Computed at the features' resolution: a pixel of the bilinear
         (``align_corners=True``) upsampling mixes the four stride-32 vectors
         around it with weights ``a``, so its energy is ``a^T G a`` with G
-        the 4 x 4 Gram matrix of those vectors. The ten distinct entries of
-        G are ``(B, h, w)`` maps; the result gathers them per pixel, never
+        the 4 x 4 Gram matrix of those vectors. The entries of G are
+        ``(B, 16, h, w)`` maps; the result gathers them per pixel, never
         forming the ``(B, C, H, W)`` upsampled features (equal to
         upsampling then summing squares within float rounding; tested).
 
@@ -83,71 +84,87 @@ class SemanticConsistencyLoss(nn.Module):
                                              enabled=False):
             feats, = at_least_float32(feats)
             h, w = feats.shape[-2:]
-            # the four corners' vectors: the next row / column, repeated
-            # at the last one (where its bilinear weight is 0)
+            # the four corners' vectors (00, 01, 10, 11): the next row /
+            # column, repeated at the last one (where its weight is 0)
             padded = F.pad(feats, (0, 1, 0, 1), mode='replicate')
-            corners = [padded[:, :, dy:dy + h, dx:dx + w]
-                       for dy in (0, 1) for dx in (0, 1)]
+            corners = torch.stack([padded[:, :, dy:dy + h, dx:dx + w]
+                                   for dy in (0, 1) for dx in (0, 1)], 1)
+            # (B, 4, 4, h, w): the Gram matrix of every stride-32 cell
+            gram = torch.einsum('bichw,bjchw->bijhw', corners, corners)
             ys, wy = _bilinear_axis(h, size[0], feats.device)
-            xs, wx = _bilinear_axis(w, size[1], feats.device)
-            wy, wx = wy.to(feats.dtype)[:, None], wx.to(feats.dtype)[None]
-            weights = [(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx),
-                       wy * wx]  # (H, W) each, corners 00, 01, 10, 11
-            energy = 0
-            for i in range(4):
-                for j in range(i, 4):
-                    gram = (corners[i] * corners[j]).sum(1)  # (B, h, w)
-                    gram = gram[:, ys][:, :, xs]  # (B, H, W)
-                    scale = 1 if i == j else 2
-                    energy = energy + scale * weights[i] * weights[j] * gram
-            return energy
+            xs, wx = (ys, wy) if (w, size[1]) == (h, size[0]) else \
+                _bilinear_axis(w, size[1], feats.device)
+            gram = gram.flatten(1, 2)[:, :, ys][:, :, :, xs]  # (B,16,H,W)
+            # corner weights a_i(u) = ay_dy(u) ax_dx(u), (4, H, W)
+            ay = torch.stack([1 - wy, wy]).to(feats.dtype)[:, None, :, None]
+            ax = torch.stack([1 - wx, wx]).to(feats.dtype)[None, :, None]
+            a = (ay * ax).flatten(0, 1)
+            # a^T G a: every (i, j), so each off-diagonal entry twice
+            return (gram * (a[:, None] * a[None]).flatten(0, 1)).sum(1)
 
     def forward(self, parts: Tensor, feats: Tensor, mask: Tensor,
-                basis: Tensor, feat_energy: Optional[Tensor] = None
-                ) -> Tensor:
+                basis: Tensor, feat_energy: Optional[Tensor] = None,
+                reduction: str = 'mean') -> Tensor:
         """Compute the loss.
 
         Args:
-            parts (Tensor): part masks X ``(B, p, H, W)`` (already gated by
-                ``mask``).
+            parts (Tensor): part masks X ``(..., B, p, H, W)`` (already
+                gated by ``mask``); leading dims score several maskings of
+                the same frames at once.
             feats (Tensor): frozen features f ``(B, C, h, w)`` at low
                 resolution, without gradient.
-            mask (Tensor): gating mask m ``(B, 1, H, W)``.
+            mask (Tensor): gating mask m ``(..., B, 1, H, W)``.
             basis (Tensor): part basis w ``(p, C)``; ``relu(w)`` is used.
             feat_energy (Tensor, optional): :meth:`feature_energy` of
                 ``feats`` at the parts' size, when the caller has it
                 (lean form only; computed here otherwise).
+            reduction (str): ``'mean'`` (the loss, averaged over every
+                element) or ``'none'`` (one value per sample, ``(..., B)``:
+                the loss of each sample alone).
 
         Returns:
-            Tensor: scalar loss.
+            Tensor: the loss (float32 or wider, also under AMP).
         """
-        b, p, h, w = parts.shape
+        p = parts.shape[-3]
         if basis.shape != (p, feats.shape[1]):
             raise ValueError(f'basis must be (parts={p}, channels='
                              f'{feats.shape[1]}), got {tuple(basis.shape)}')
+        if reduction not in REDUCTIONS:
+            raise ValueError(f'reduction must be one of {REDUCTIONS}, got '
+                             f'{reduction!r}')
         # float32 even under AMP: the lean form subtracts large per-pixel
         # terms, which fp16 / bf16 cannot resolve
         with torch.autocast(parts.device.type, enabled=False):
             return self._loss(*at_least_float32(parts, feats, mask, basis),
-                              feat_energy)
+                              feat_energy, reduction)
 
     def _loss(self, parts: Tensor, feats: Tensor, mask: Tensor,
-              basis: Tensor, feat_energy: Optional[Tensor] = None) -> Tensor:
+              basis: Tensor, feat_energy: Optional[Tensor],
+              reduction: str) -> Tensor:
         """:meth:`forward` on inputs already cast to a float32+ dtype."""
-        b, p, h, w = parts.shape
+        h, w = parts.shape[-2:]
+        channels = feats.shape[1]
         prototypes = basis.relu()
-        numel = b * feats.shape[1] * h * w
         if not self.lean:
             target = resize_bilinear(feats, (h, w)) * mask
-            recon = torch.einsum('bphw,pc->bchw', parts, prototypes)
-            return self.loss_weight * F.mse_loss(recon, target)
+            recon = torch.einsum('...phw,pc->...chw', parts, prototypes)
+            if reduction == 'mean':
+                return self.loss_weight * F.mse_loss(recon, target)
+            error = (recon - target).pow(2).mean(dim=(-3, -2, -1))
+            return self.loss_weight * error
 
         gram = prototypes @ prototypes.t()  # (p, p)
-        recon_sq = (parts * torch.einsum('qp,bphw->bqhw', gram, parts)).sum(1)
+        recon_sq = (parts * torch.einsum('qp,...phw->...qhw', gram,
+                                         parts)).sum(-3)
         projected = resize_bilinear(
             torch.einsum('bchw,pc->bphw', feats, prototypes), (h, w))
-        cross = (parts * projected).sum(1) * mask[:, 0]
+        mask = mask[..., 0, :, :]
+        cross = (parts * projected).sum(-3) * mask
         if feat_energy is None:
             feat_energy = self.feature_energy(feats, (h, w))
-        energy = recon_sq - 2 * cross + mask[:, 0].pow(2) * feat_energy
-        return self.loss_weight * energy.sum() / numel
+        energy = recon_sq - 2 * cross + mask.pow(2) * feat_energy
+        if reduction == 'mean':
+            return self.loss_weight * energy.sum() / (energy.numel() *
+                                                      channels)
+        return self.loss_weight * energy.sum(dim=(-2, -1)) / (channels * h *
+                                                              w)

@@ -15,15 +15,20 @@ class SigmoidL1Loss(nn.Module):
         super().__init__()
         self.loss_weight = loss_weight
 
-    def forward(self, logit: Tensor, target: Tensor) -> Tensor:
+    def forward(self, logit: Tensor, target: Tensor,
+                per_channel: bool = False) -> Tensor:
         """Mean ``|sigmoid(logit) - target|`` over all elements.
 
         Args:
-            logit (Tensor): ``(B, 1, H, W)`` foreground logits.
-            target (Tensor): ``(B, 1, H, W)`` masks in [0, 1].
+            logit (Tensor): ``(B, 1, H, W)`` foreground logits; with
+                ``per_channel``, ``(B, N, H, W)``: N outputs scored at once.
+            target (Tensor): masks in [0, 1], shaped as ``logit``.
+            per_channel (bool): Return the ``(N,)`` means of the N channels
+                (over batch and pixels). Defaults to False.
 
         Returns:
-            Tensor: scalar loss.
+            Tensor: scalar loss, or ``(N,)`` with ``per_channel``.
         """
-        diff = logit.sigmoid() - target.to(logit.dtype)
-        return self.loss_weight * diff.abs().mean()
+        diff = (logit.sigmoid() - target.to(logit.dtype)).abs()
+        return self.loss_weight * (diff.mean(dim=(0, 2, 3))
+                                   if per_channel else diff.mean())

@@ -21,17 +21,29 @@ class WeightedBCELoss(nn.Module):
         super().__init__()
         self.loss_weight = loss_weight
 
-    def forward(self, logit: Tensor, target: Tensor) -> Tensor:
+    def forward(self, logit: Tensor, target: Tensor,
+                per_channel: bool = False) -> Tensor:
         """Compute the loss.
 
         Args:
-            logit (Tensor): ``(B, 1, H, W)`` foreground logits.
-            target (Tensor): ``(B, 1, H, W)`` masks in [0, 1].
+            logit (Tensor): ``(B, 1, H, W)`` foreground logits; with
+                ``per_channel``, ``(B, N, H, W)``: N outputs scored at once.
+            target (Tensor): masks in [0, 1], shaped as ``logit``.
+            per_channel (bool): Return the ``(N,)`` losses of the N
+                channels, each as this loss of that channel alone (its own
+                weight w). Defaults to False.
 
         Returns:
-            Tensor: scalar loss.
+            Tensor: scalar loss, or ``(N,)`` with ``per_channel``.
         """
         target = target.to(logit.dtype)
-        weight = target.numel() / ((target >= 0.5).sum() + 1)
-        bce = F.binary_cross_entropy_with_logits(logit, target)
+        if not per_channel:
+            weight = target.numel() / ((target >= 0.5).sum() + 1)
+            bce = F.binary_cross_entropy_with_logits(logit, target)
+            return self.loss_weight * weight * bce
+        dims = (0, 2, 3)
+        pixels = target.numel() // target.shape[1]
+        weight = pixels / ((target >= 0.5).sum(dim=dims) + 1)
+        bce = F.binary_cross_entropy_with_logits(
+            logit, target, reduction='none').mean(dim=dims)
         return self.loss_weight * weight * bce

@@ -263,6 +263,12 @@ class PDNet(BaseSegmentor):
         image batch (metainfo ``is_image``: the reference is the image
         itself) gets ``Lseg(final) + side_weight * sum_5 Lseg(side_t)``.
 
+        The terms of all frames are computed together (each side head,
+        Lseg, part loss and the frozen extractor run once for all frames,
+        :meth:`PDSegLoss.forward_multi`,
+        :meth:`PartDecouplingLoss.forward_frames`): the same values as
+        term by term, in a fraction of the kernels.
+
         Returns:
             dict[str, Tensor]: named loss terms (``loss_*``).
         """
@@ -272,42 +278,69 @@ class PDNet(BaseSegmentor):
                              'image samples (is_image differs)')
         is_image = flags.pop()
         frames = self.split_frames(inputs)
-        size = inputs.shape[-2:]
-        gt_t = torch.stack(
-            [s.gt_sem_seg.data for s in data_samples]).to(inputs.dtype)
+        gts = [torch.stack(
+            [s.gt_sem_seg.data for s in data_samples]).to(inputs.dtype)]
         if is_image:  # target = reference: encode once
             levels = self.backbone.forward_frames(frames[:1])
             levels = levels * (1 + self.num_refs)
             self._update_reference_norm_stats(frames[0])
         else:
             levels = self.backbone.forward_frames(frames)
+            gts += self._reference_masks(data_samples, inputs)
         appearance = [lv[0] for lv in levels]
-        seg_loss = self.decode_head.loss_decode
-        losses = {}
         motion = ipda = None
         if self.use_ipda:
             ipda = self.neck(appearance[0], appearance[1:])
             motion = ipda['motion']
-        losses['loss_seg'] = seg_loss(
-            self._head(appearance[0], motion, size), gt_t)
-
-        sides = self.decode_head.forward_side(levels[0])
+        # Lseg of every output; the frames scored are those with a mask
+        sides = self.decode_head.forward_side_frames(levels[:len(gts)])
         if ipda is not None:
-            sides.append(ipda['sal_logit'])
-        losses['loss_side'] = self.side_weight * sum(
-            seg_loss(s, gt_t) for s in sides)
+            sal_logits = [ipda['sal_logit']] + ipda['ref_sal_logits']
+            sides = [s + [sal] for s, sal in zip(sides, sal_logits)]
+        logits = [self.decode_head((appearance[0], motion))]  # stride 4
+        index = [0]
+        for frame, frame_sides in enumerate(sides):
+            logits += frame_sides
+            index += [frame] * len(frame_sides)
+        seg = self.decode_head.loss_decode.forward_multi(logits, gts, index)
+        num_sides = len(sides[0])
+        losses = dict(loss_seg=seg[0],
+                      loss_side=self.side_weight * seg[1:1 + num_sides].sum())
         if is_image:
             return losses
-
+        weight = self.ref_weight / self.num_refs
+        part = {}
         if self.part_loss is not None:
-            feats = self.part_loss.semantic_features(frames[0])
-            terms = self.part_loss(ipda['part_logits'], ipda['sal_logit'],
-                                   gt_t, feats)
-            for name, value in terms.items():
-                losses[name] = self.side_weight * value
-        self._add_reference_losses(losses, data_samples, frames, levels,
-                                   ipda, size)
+            # the frozen extractor once on all frames, in frame order
+            feats = self.part_loss.semantic_features(torch.cat(frames))
+            part = self.part_loss.forward_frames(
+                [ipda['part_logits']] + ipda['ref_part_logits'], sal_logits,
+                gts, feats)
+        refs = {}
+        for name, per_frame in part.items():
+            target, *ref = per_frame.unbind()
+            losses[name] = self.side_weight * target
+            refs[name.replace('loss_', 'loss_ref_')] = weight * sum(ref[1:],
+                                                                    ref[0])
+        losses['loss_ref_side'] = weight * seg[1 + num_sides:].sum()
+        losses.update(refs)
         return losses
+
+    def _reference_masks(self, data_samples: SampleList,
+                         inputs: Tensor) -> List[Tensor]:
+        """The R reference masks ``(B, 1, H, W)`` of a video batch."""
+        if not all('gt_ref_seg' in s for s in data_samples):
+            raise ValueError('video training samples need the reference '
+                             'mask(s) gt_ref_seg')
+        gt_refs = torch.stack([s.gt_ref_seg.data for s in data_samples])
+        if gt_refs.shape[1] != self.num_refs:
+            raise ValueError(f'expected {self.num_refs} reference mask(s), '
+                             f'got {gt_refs.shape[1]}')
+        if gt_refs.shape[-2:] != inputs.shape[-2:]:
+            raise ValueError('reference masks must match the input size '
+                             f'{tuple(inputs.shape[-2:])}, got '
+                             f'{tuple(gt_refs.shape[-2:])}')
+        return list(gt_refs.to(inputs.dtype).split(1, dim=1))
 
     @torch.no_grad()
     def _update_reference_norm_stats(self, image: Tensor) -> None:
@@ -322,36 +355,3 @@ class PDNet(BaseSegmentor):
             return
         for _ in range(self.num_refs):
             self.backbone(image)
-
-    def _add_reference_losses(self, losses: dict, data_samples: SampleList,
-                              frames: List[Tensor], levels, ipda,
-                              size) -> None:
-        """Side and part losses of each reference frame vs. its mask."""
-        if not all('gt_ref_seg' in s for s in data_samples):
-            raise ValueError('video training samples need the reference '
-                             'mask(s) gt_ref_seg')
-        gt_refs = torch.stack([s.gt_ref_seg.data for s in data_samples])
-        gt_refs = gt_refs.to(frames[0].dtype)
-        if gt_refs.shape[1] != self.num_refs:
-            raise ValueError(f'expected {self.num_refs} reference mask(s), '
-                             f'got {gt_refs.shape[1]}')
-        seg_loss = self.decode_head.loss_decode
-        weight = self.ref_weight / self.num_refs
-        for r in range(self.num_refs):
-            gt = gt_refs[:, r:r + 1]
-            if gt.shape[-2:] != size:
-                raise ValueError('reference masks must match the input size '
-                                 f'{tuple(size)}, got {tuple(gt.shape[-2:])}')
-            sides = self.decode_head.forward_side(levels[1 + r])
-            if ipda is not None:
-                sides.append(ipda['ref_sal_logits'][r])
-            side = weight * sum(seg_loss(s, gt) for s in sides)
-            losses['loss_ref_side'] = losses.get('loss_ref_side', 0) + side
-            if self.part_loss is None:
-                continue
-            feats = self.part_loss.semantic_features(frames[1 + r])
-            terms = self.part_loss(ipda['ref_part_logits'][r],
-                                   ipda['ref_sal_logits'][r], gt, feats)
-            for name, value in terms.items():
-                key = name.replace('loss_', 'loss_ref_')
-                losses[key] = losses.get(key, 0) + weight * value
