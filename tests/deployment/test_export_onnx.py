@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 
@@ -139,3 +140,64 @@ def test_swapped_arguments_are_named(load_tool, tmp_path, capsys,
         '(.py/.json/.yaml/.yml) but a checkpoint (arguments in the wrong '
         'order?); usage: export_onnx.py CONFIG CHECKPOINT --out-dir DIR '
         '[options]\n')
+
+
+@pytest.fixture(scope='module')
+def fp16_export(tmp_path_factory):
+    """``--fp16 --verify`` of PDNet-R50 (the paper config) at 64x64, with
+    weights drawn as the authors' reference forward's
+    (tests/helpers.authors_weights): logits of order 10-100, as a trained
+    model's, so fp16 rounding shows at its real size (a random-init
+    model's probabilities all sit near 0.5). Returns the tool, config,
+    checkpoint, output folder, exit status and output."""
+    import contextlib
+    import io
+    from tests.helpers import PAPER_CONFIG, authors_weights, import_tool
+    tmp = tmp_path_factory.mktemp('fp16')
+    ckpt = str(tmp / 'authors_r50.pth')
+    torch.save(authors_weights(50), ckpt)
+    tool = import_tool('deployment/export_onnx.py')
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = tool.main([PAPER_CONFIG, ckpt, '--out-dir', str(tmp / 'onnx'),
+                          '--size', '64', '64', '--fp16', '--verify'])
+    return tool, PAPER_CONFIG, ckpt, tmp / 'onnx', code, out.getvalue(), \
+        err.getvalue()
+
+
+def test_fp16_graphs_match_pytorch_fp32(fp16_export):
+    """--fp16 writes float16 graphs (weights, inputs, outputs); in
+    onnxruntime (CPU) they stay within the stated limits of PyTorch
+    float32 (docs/deployment.md gives the measured differences)."""
+    import onnx
+    from onnx import TensorProto
+    tool, _, _, out, code, stdout, stderr = fp16_export
+    assert code == 0, stderr
+    assert 'input: (1, 3, 64, 64) float16 NCHW (H, W dynamic)' in stdout
+    diff = float(stdout.split('max abs difference ')[1].split()[0])
+    assert 0 < diff < 1  # rounding shows, and the masks agree (limits)
+    assert 'mask pixels differing' in stdout
+    for name in tool.GRAPHS:
+        graph = onnx.load(str(out / name))
+        for value in (*graph.graph.input, *graph.graph.output):
+            assert value.type.tensor_type.elem_type == TensorProto.FLOAT16, \
+                (name, value.name)
+        weights = [t for t in graph.graph.initializer if len(t.dims) == 4]
+        assert weights and all(t.data_type == TensorProto.FLOAT16
+                               for t in weights), name
+        meta = {p.key: p.value for p in graph.metadata_props}
+        assert meta['dtype'] == 'float16'
+        assert meta['preprocessing'].endswith('; cast to float16')
+
+
+def test_fp16_check_fails_on_other_weights(fp16_export):
+    """The fp16 comparison is not vacuous: the same graphs against a
+    PyTorch model with other weights fail it."""
+    tool, cfg, _, out, code, _, stderr = fp16_export
+    assert code == 0, stderr
+    torch.manual_seed(1)
+    other, _ = tool._load_model(cfg, None)
+    other.init_weights()
+    with pytest.raises(RuntimeError, match='float16 graphs in ONNX Runtime '
+                       'differ from PyTorch float32'):
+        tool.verify(other.eval(), str(out), (64, 64), fp16=True)

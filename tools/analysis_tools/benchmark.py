@@ -14,7 +14,9 @@ timed calls (median and spread):
 
 and a training step (``model.loss`` forward + backward, batch 2 by default)
 with the memory-lean and the straightforward semantic-consistency loss
-side by side.
+side by side, and the aten operators of one step (``ops_per_step``, by
+name in ``ops_by_name_per_step``, of which ``casts_per_step`` dtype
+casts).
 
 Reported per mode: frames/s (batch / median latency), median latency, IQR
 and min/max, peak memory, GFLOPs (``torch.utils.flop_counter``, one call),
@@ -30,7 +32,9 @@ BN folding show how much they move the result); ratios (b)/(a) frames/s,
 Peak memory is the memory allocated by torch during one call ABOVE what was
 allocated before it (weights, inputs and the reference cache excluded); the
 method is printed and saved as ``peak_mem_method``
-(:func:`mmseg_pdnet.utils.benchmarking.peak_memory_mb`):
+(:func:`mmseg_pdnet.utils.benchmarking.peak_memory_mb`; the measuring,
+the models and the training batch live in :mod:`mmseg_pdnet.utils.
+benchmarking`, shared with ``gpu_report.py``):
 
 * CUDA: ``torch.cuda.max_memory_allocated()`` after
   ``reset_peak_memory_stats()``, minus ``memory_allocated()`` before. A
@@ -56,41 +60,45 @@ Example (the numbers in docs/performance.md)::
         --batch 1 --warmup 2 --repeats 10 --json work_dirs/bench_cpu.json
 """
 import argparse
-import copy
 import json
 import os
 import time
-import warnings
-from contextlib import nullcontext
 from functools import partial
-from typing import Callable, Optional
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
-from mmengine.runner import load_checkpoint
-from mmengine.structures import PixelData
-from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
 # importing mmseg_pdnet registers the plugin's modules
 from mmseg_pdnet.models.utils import fuse_conv_bn
+from mmseg_pdnet.utils.amp import AMP_DTYPES, add_amp_argument, amp_dtype
 from mmseg_pdnet.utils.benchmarking import (PEAK_MEMORY_METHOD,
                                             compile_callable, count_gflops,
                                             count_ops, device_name,
                                             peak_memory_mb, summarize,
                                             synchronize, time_interleaved,
                                             uses_cudagraphs)
-from mmseg_pdnet.utils.amp import AMP_DTYPES, add_amp_argument, amp_dtype
+from mmseg_pdnet.utils.benchmarking.inference import (count_mode_ops,
+                                                      frame_metas,
+                                                      max_prob_diff,
+                                                      mode_calls,
+                                                      mode_ratios,
+                                                      random_frames)
+from mmseg_pdnet.utils.benchmarking.models import (BASELINE_FPN_CHANNELS,
+                                                   BASELINE_HEAD_CHANNELS,
+                                                   baseline_config,
+                                                   build_model,
+                                                   load_pdnet_config)
+from mmseg_pdnet.utils.benchmarking.precision import as_input, autocast
+from mmseg_pdnet.utils.benchmarking.training import (train_step,
+                                                     training_batch)
 from mmseg_pdnet.utils.cli import CLIError, check_config_path, check_device
 
-USAGE = 'benchmark.py CONFIG [CHECKPOINT] [options]'
+__all__ = ['main', 'baseline_config', 'build_model', 'count_mode_ops',
+           'load_pdnet_config', 'peak_memory_mb', 'training_batch']
 
-# Baseline heads (c): MMSeg's standard FPN width (configs/_base_/models/
-# fpn_r50.py) and an FCN head with two 3x3 convs on the stride-4 FPN level.
-BASELINE_FPN_CHANNELS = 256
-BASELINE_HEAD_CHANNELS = 128
+USAGE = 'benchmark.py CONFIG [CHECKPOINT] [options]'
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
                  'max-autotune-no-cudagraphs')
 
@@ -158,9 +166,10 @@ def parse_args(argv=None):
         check_device(args.device)
     except CLIError as err:
         parser.error(str(err))
-    # the autocast dtype's name ('fp16' / 'bf16'), None without --amp
-    args.amp_dtype = {dtype: name for name, dtype in AMP_DTYPES.items()}.get(
-        amp_dtype(args.amp, args.device))
+    # the autocast dtype, and its name ('fp16' / 'bf16'); None without --amp
+    args.autocast_dtype = amp_dtype(args.amp, args.device)
+    args.amp_dtype = {dtype: name for name, dtype in AMP_DTYPES.items()
+                      }.get(args.autocast_dtype)
     if args.compile_mode is not None or args.compile_backend is not None:
         args.compile = True
     if args.compile:
@@ -174,88 +183,7 @@ def parse_args(argv=None):
     return args
 
 
-# ---------------------------------------------------------------------- #
-# models
-# ---------------------------------------------------------------------- #
-def load_pdnet_config(path: str, cfg_options: Optional[dict]) -> Config:
-    """The config with downloads switched off (random init)."""
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if 'model' not in cfg or cfg.model.get('type') != 'PDNet':
-        raise ValueError(f'{path}: expected a PDNet model config (model.type '
-                         f"= 'PDNet'), got {cfg.get('model', {}).get('type')}")
-    cfg.model.backbone.backbone.init_cfg = None
-    if cfg.model.get('part_loss') and \
-            cfg.model.part_loss.get('semantic_extractor'):
-        cfg.model.part_loss.semantic_extractor.checkpoint = None
-    return cfg
-
-
-def baseline_config(model_cfg) -> dict:
-    """Single-frame MMSeg EncoderDecoder: PDNet's backbone + FPN + FCN head.
-
-    The backbone dict is copied from the PDNet config (same depth, strides,
-    norm), so ``--cfg-options`` backbone overrides apply to both models.
-    """
-    backbone = copy.deepcopy(model_cfg.backbone.backbone)
-    backbone = backbone.to_dict() if hasattr(backbone, 'to_dict') else backbone
-    backbone['init_cfg'] = None
-    in_channels = list(model_cfg.backbone.decoder.in_channels)
-    norm_cfg = backbone.get('norm_cfg', dict(type='BN', requires_grad=True))
-    return dict(
-        type='EncoderDecoder',
-        backbone=backbone,
-        neck=dict(
-            type='FPN',
-            in_channels=in_channels,
-            out_channels=BASELINE_FPN_CHANNELS,
-            num_outs=len(in_channels)),
-        decode_head=dict(
-            type='FCNHead',
-            in_channels=BASELINE_FPN_CHANNELS,
-            in_index=0,  # stride 4, PDNet's output stride
-            channels=BASELINE_HEAD_CHANNELS,
-            num_convs=2,
-            concat_input=False,
-            dropout_ratio=0.1,
-            num_classes=2,
-            out_channels=1,  # one foreground logit, as PDNet
-            threshold=0.5,
-            norm_cfg=norm_cfg,
-            align_corners=False,
-            loss_decode=dict(
-                type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
-        train_cfg=dict(),
-        test_cfg=dict(mode='whole'))
-
-
-def build_model(cfg: dict, device: str, checkpoint: Optional[str] = None):
-    with warnings.catch_warnings():
-        # the frozen extractor warns that it has random weights: expected
-        warnings.simplefilter('ignore', UserWarning)
-        model = MODELS.build(copy.deepcopy(cfg))
-    model.init_weights()
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    return model.to(device)
-
-
-def autocast(args):
-    dtype = amp_dtype(args.amp, args.device)
-    if dtype is None:
-        return nullcontext()
-    return torch.autocast(device_type=args.device, dtype=dtype)
-
-
-def prepare(model, args):
-    """Apply --channels-last to a built model (in place)."""
-    if args.channels_last:
-        model.to(memory_format=torch.channels_last)
-    return model
-
-
-def maybe_compile(fn: Callable, args) -> Callable:
+def maybe_compile(fn, args):
     """``fn`` compiled as --compile* ask (outputs valid until the next
     call under CUDA graphs: see :func:`compile_callable`)."""
     if not args.compile:
@@ -269,54 +197,17 @@ def cudagraphs(args) -> bool:
         uses_cudagraphs(args.compile_mode, args.compile_backend)
 
 
-def as_input(x: torch.Tensor, args) -> torch.Tensor:
-    if args.channels_last:
-        return x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
-# ---------------------------------------------------------------------- #
-# benchmarks
-# ---------------------------------------------------------------------- #
-def mode_calls(model, baseline, target, ref, cache, metas,
-               wrap: Callable = lambda fn: fn) -> dict:
-    """The three inference modes as callables without arguments."""
-    paired_fn = wrap(model.forward_paired)
-    target_fn = wrap(model.forward_target)
-    baseline_fn = wrap(baseline.encode_decode)
-    pair = torch.cat([target, ref], 1)
-    return dict(
-        paired=lambda: paired_fn(pair),
-        streaming=lambda: target_fn(target, cache),
-        baseline=lambda: baseline_fn(target, metas))
-
-
-def count_mode_ops(model, baseline, target, ref, metas,
-                   context=nullcontext()) -> dict:
-    """Aten operators of one call of each mode, BN folded into the convs
-    of copies of both models (what a deployed model runs), in ``context``
-    (the run's autocast: its dtype casts are kernels too)."""
-    model = fuse_conv_bn(copy.deepcopy(model))
-    baseline = fuse_conv_bn(copy.deepcopy(baseline))
-    with context:
-        calls = mode_calls(model, baseline, target, ref,
-                           model.encode_reference(ref), metas)
-        return {name: count_ops(call) for name, call in calls.items()}
-
-
 def bench_inference(cfg: Config, args) -> dict:
     """(a) paired, (b) streaming, (c) baseline, with ratios."""
     device, b, s = args.device, args.batch, args.size
-    gen = torch.Generator().manual_seed(0)
-    target = torch.randn(b, 3, s, s, generator=gen).to(device)
-    ref = torch.randn(b, 3, s, s, generator=gen).to(device)
-
+    target, ref = random_frames(b, s, device)
     model = build_model(cfg.model, device, args.checkpoint).eval()
     baseline = build_model(baseline_config(cfg.model), device).eval()
-    metas = [dict(img_shape=(s, s), ori_shape=(s, s), pad_shape=(s, s))] * b
+    metas = frame_metas(b, s)
     graphs = cudagraphs(args)
     mem_method = PEAK_MEMORY_METHOD[device]
     print(f'peak memory: {mem_method}', flush=True)
+    amp = partial(autocast, args.autocast_dtype, device)
 
     results = {}
     with torch.inference_mode():
@@ -326,17 +217,17 @@ def bench_inference(cfg: Config, args) -> dict:
         eager = mode_calls(model, baseline, target, ref,
                            model.encode_reference(ref), metas)
         gflops = {name: count_gflops(call) for name, call in eager.items()}
-        ops = count_mode_ops(model, baseline, target, ref, metas,
-                             autocast(args))
-
+        ops = count_mode_ops(model, baseline, target, ref, metas, amp())
         if args.fuse_conv_bn:
             fuse_conv_bn(model)
             fuse_conv_bn(baseline)
-        prepare(model, args)
-        prepare(baseline, args)
-        target_in, ref_in = as_input(target, args), as_input(ref, args)
+        if args.channels_last:
+            model.to(memory_format=torch.channels_last)
+            baseline.to(memory_format=torch.channels_last)
+        target_in = as_input(target, args.channels_last)
+        ref_in = as_input(ref, args.channels_last)
 
-        with autocast(args):
+        with amp():
             start = time.perf_counter()
             cache = model.encode_reference(ref_in)
             synchronize(device)
@@ -349,9 +240,9 @@ def bench_inference(cfg: Config, args) -> dict:
                 # warm-up calls that record its graph (warm-up run,
                 # recording, first replay)
                 warmup = 0
-                for name, call in calls.items():
-                    peaks[name] = peak_memory_mb(call, device,
-                                                 calls=max(args.warmup, 3))
+                peaks = {name: peak_memory_mb(call, device,
+                                              calls=max(args.warmup, 3))
+                         for name, call in calls.items()}
             # clones: under CUDA graphs the next replay overwrites outputs
             outputs = {name: calls[name]()['seg_logit'].clone()
                        for name in ('paired', 'streaming')}
@@ -372,22 +263,10 @@ def bench_inference(cfg: Config, args) -> dict:
                       f'{stats["gflops"]:6.1f} GFLOPs, {stats["ops"]:4d} '
                       'ops', flush=True)
     for name in ('paired', 'streaming'):
-        prob = outputs[name].sigmoid().float()
-        results[name]['max_abs_prob_diff_vs_fp32'] = \
-            (prob - fp32_prob).abs().max().item()
+        results[name]['max_abs_prob_diff_vs_fp32'] = max_prob_diff(
+            outputs[name], fp32_prob)
     results['streaming']['reference_encode_ms'] = ref_ms
-    a, b_, c = (results[k] for k in ('paired', 'streaming', 'baseline'))
-    ratios = dict(
-        streaming_over_paired_fps=a['median_ms'] / b_['median_ms'],
-        streaming_over_baseline_time=b_['median_ms'] / c['median_ms'],
-        baseline_over_streaming_fps=b_['median_ms'] / c['median_ms'],
-        # from the fastest call of each mode: the least disturbed by other
-        # processes on a shared machine
-        streaming_over_paired_fps_best=a['min_ms'] / b_['min_ms'],
-        streaming_over_baseline_time_best=b_['min_ms'] / c['min_ms'],
-        # deterministic: kernel launches per frame, BN folded in both
-        streaming_over_baseline_ops=b_['ops'] / c['ops'],
-        paired_over_baseline_ops=a['ops'] / c['ops'])
+    ratios = mode_ratios(results)
     print(f'(b)/(a) frames/s {ratios["streaming_over_paired_fps"]:.3f} '
           f'(best-of {ratios["streaming_over_paired_fps_best"]:.3f}); '
           f'(b)/(c) per-frame time '
@@ -402,39 +281,12 @@ def bench_inference(cfg: Config, args) -> dict:
                  else ''))
 
 
-def _ellipse_masks(n: int, size: int, shift: float) -> torch.Tensor:
-    """``(n, 1, size, size)`` long portrait-like blobs (ground truth)."""
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size),
-                            torch.linspace(-1, 1, size), indexing='ij')
-    masks = [((xx - shift * (i + 1))**2 / 0.25 + (yy - 0.3)**2 / 0.5 <
-              1).long() for i in range(n)]
-    return torch.stack(masks)[:, None]
-
-
-def training_batch(batch: int, size: int, num_refs: int, device: str):
-    """Normalised inputs ``(B, 3 (1 + R), H, W)`` and data samples."""
-    gen = torch.Generator().manual_seed(1)
-    inputs = torch.randn(batch, 3 * (1 + num_refs), size, size,
-                         generator=gen).to(device)
-    gt = _ellipse_masks(batch, size, 0.1)
-    samples = []
-    for i in range(batch):
-        sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(data=gt[i].to(device))
-        sample.gt_ref_seg = PixelData(
-            data=gt[i].repeat(num_refs, 1, 1).roll(size // 20, -1).to(device))
-        sample.set_metainfo(dict(img_shape=(size, size),
-                                 ori_shape=(size, size), is_image=False))
-        samples.append(sample)
-    return inputs, samples
-
-
 def bench_train(cfg: Config, args) -> dict:
     """Forward + backward time and peak memory: the memory-lean and the
     straightforward part losses (encoder calls per frame set, as the
     authors), and the lean losses with target and reference stacked in one
     encoder call (``per_frame_norm=False``: what the authors' separate BN
-    statistics cost)."""
+    statistics cost); the aten operators of one lean step."""
     device = args.device
     size = args.train_size or args.size
     model = build_model(cfg.model, device, args.checkpoint).train()
@@ -442,19 +294,12 @@ def bench_train(cfg: Config, args) -> dict:
         raise ValueError('the training benchmark compares the lean and the '
                          'straightforward semantic-consistency loss: the '
                          'config has no part loss with loss_sem_weight > 0')
-    prepare(model, args)
+    if args.channels_last:
+        model.to(memory_format=torch.channels_last)
     inputs, samples = training_batch(args.train_batch, size, model.num_refs,
                                      device)
-    inputs = as_input(inputs, args)
-
-    def step():
-        model.zero_grad(set_to_none=True)
-        with autocast(args):
-            losses = model.loss(inputs, samples)
-        total = sum(v for k, v in losses.items() if 'loss' in k)
-        total.backward()
-        return total.detach()
-
+    step = train_step(model, as_input(inputs, args.channels_last), samples,
+                      args.autocast_dtype)
     out = dict(batch=args.train_batch, size=size,
                num_parts=model.neck.num_parts if model.use_ipda else 1)
     per_frame = model.backbone.per_frame_norm
@@ -475,6 +320,7 @@ def bench_train(cfg: Config, args) -> dict:
     ops, by_name = count_ops(calls['lean'])
     out['ops_per_step'] = ops
     out['casts_per_step'] = by_name['aten._to_copy']
+    out['ops_by_name_per_step'] = dict(by_name.most_common())
     times = time_interleaved(calls, device, 0, args.train_repeats)
     for name, call in calls.items():
         stats = summarize(times[name], 1)
@@ -488,14 +334,15 @@ def bench_train(cfg: Config, args) -> dict:
               f'(min/max {stats["min_ms"]:.1f}/{stats["max_ms"]:.1f}), peak '
               f'{stats["peak_mem_mb"]:9.1f} MiB, loss {values[name]:.6f}',
               flush=True)
+    lean, plain = out['lean'], out['straightforward']
     out['peak_mem_ratio_lean_over_straightforward'] = \
-        out['lean']['peak_mem_mb'] / out['straightforward']['peak_mem_mb']
+        lean['peak_mem_mb'] / plain['peak_mem_mb']
     out['time_ratio_lean_over_straightforward'] = \
-        out['lean']['median_ms'] / out['straightforward']['median_ms']
-    out['loss_rel_diff'] = abs(out['lean']['loss'] - out['straightforward']
-                               ['loss']) / abs(out['straightforward']['loss'])
+        lean['median_ms'] / plain['median_ms']
+    out['loss_rel_diff'] = abs(lean['loss'] - plain['loss']) / abs(
+        plain['loss'])
     out['time_ratio_per_frame_over_stacked'] = \
-        out['lean']['median_ms'] / out['lean_stacked']['median_ms']
+        lean['median_ms'] / out['lean_stacked']['median_ms']
     model.backbone.per_frame_norm = per_frame
     print('train per-frame-set encoder calls / one stacked call: time '
           f'ratio {out["time_ratio_per_frame_over_stacked"]:.3f}; lean step '

@@ -8,8 +8,9 @@ Writes to OUT_DIR:
   parts (1, p, H/16, W/16);
 - pdnet_paired.onnx: pair (1, 6, H, W) (target, then reference) -> prob.
 
-All tensors are float32, NCHW. prob is the foreground probability
-(sigmoid applied; the mask is prob > 0.5).
+All tensors are float32, NCHW (float16 with --fp16: weights, inputs and
+outputs; cast the preprocessed frame to float16). prob is the foreground
+probability (sigmoid applied; the mask is prob > 0.5).
 
 Preprocessing of every input frame (as tools/test.py; also stored in each
 model's metadata_props):
@@ -30,8 +31,11 @@ docs/deployment.md.
 
 Example:
     python tools/deployment/export_onnx.py CONFIG CKPT --out-dir onnx --verify
+    python tools/deployment/export_onnx.py CONFIG CKPT --out-dir onnx_fp16 \
+        --fp16 --verify
 """
 import argparse
+import copy
 import os
 import os.path as osp
 import sys
@@ -51,6 +55,16 @@ from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
 
 USAGE = 'export_onnx.py CONFIG CHECKPOINT --out-dir DIR [options]'
 GRAPHS = ('pdnet_reference.onnx', 'pdnet_target.onnx', 'pdnet_paired.onnx')
+#: --verify's limits. fp32 graphs against PyTorch fp32: every output.
+#: fp16 graphs against PyTorch fp32 (docs/deployment.md gives measured
+#: values): the mean |difference| of the probabilities (prob, parts, the
+#: paired prob), the share of mask pixels (prob > 0.5) that differ, and
+#: key / value relative to their largest magnitude. Not the largest
+#: probability difference: a pixel whose logit is near 0 may cross 0.5
+FP32_ATOL = 1e-4
+FP16_MEAN_PROB_ATOL = 1e-2
+FP16_MASK_MISMATCH = 1e-2
+FP16_FEATURE_RTOL = 1e-2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,9 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help='ONNX opset version')
     parser.add_argument('--static', action='store_true',
                         help='fixed H and W instead of dynamic axes')
+    parser.add_argument('--fp16', action='store_true',
+                        help='half-precision graphs: weights, inputs and '
+                        'outputs float16 (the model converted with .half() '
+                        'before the export)')
     parser.add_argument('--verify', action='store_true',
                         help='run the graphs in onnxruntime (CPU) and '
-                        'compare with PyTorch (needs onnxruntime)')
+                        'compare with PyTorch float32 (needs onnxruntime): '
+                        f'fp32 graphs within {FP32_ATOL:g} on every output, '
+                        'fp16 graphs within a mean '
+                        f'{FP16_MEAN_PROB_ATOL:g} on the probabilities, '
+                        f'{100 * FP16_MASK_MISMATCH:g}%% of the mask pixels '
+                        'and '
+                        f'a relative {FP16_FEATURE_RTOL:g} on key / value')
     return parser
 
 
@@ -110,7 +134,8 @@ def config_input_dtype(cfg) -> np.dtype:
 
 def preprocessing_metadata(model, size: Sequence[int], dynamic: bool = True,
                            config: Optional[str] = None,
-                           float_resize: bool = False) -> Dict[str, str]:
+                           float_resize: bool = False,
+                           fp16: bool = False) -> Dict[str, str]:
     """The input contract of the graphs, as ONNX ``metadata_props``.
 
     Args:
@@ -123,6 +148,7 @@ def preprocessing_metadata(model, size: Sequence[int], dynamic: bool = True,
         float_resize (bool): The config's test pipeline resizes float32
             frames (``PairedResize(to_float32=True)``: the paper configs),
             not 8-bit ones.
+        fp16 (bool): The graphs take and give float16 tensors.
 
     Returns:
         dict: string keys and values (ONNX metadata holds strings).
@@ -142,7 +168,7 @@ def preprocessing_metadata(model, size: Sequence[int], dynamic: bool = True,
         'input_size': f'{h},{w}',
         'size_axes': 'dynamic (multiples of 32)' if dynamic else 'static',
         'layout': 'NCHW',
-        'dtype': 'float32',
+        'dtype': 'float16' if fp16 else 'float32',
         'channel_order': 'RGB' if rgb else 'BGR',
         'mean': fmt(mean),
         'std': fmt(std),
@@ -159,7 +185,8 @@ def preprocessing_metadata(model, size: Sequence[int], dynamic: bool = True,
         + ('BGR->RGB; ' if rgb else '')
         + ('' if float_resize else 'float32; ') + '(x - mean) / std with '
         f'mean={fmt(mean)} std={fmt(std)} ({meta["channel_order"]} order, '
-        '0-255 values); HWC->CHW; add batch axis -> (1, 3, H, W)')
+        '0-255 values); HWC->CHW; add batch axis -> (1, 3, H, W)'
+        + ('; cast to float16' if fp16 else ''))
     if config is not None:
         meta['config'] = osp.basename(config)
     return meta
@@ -174,7 +201,7 @@ def add_metadata(path: str, metadata: Dict[str, str]) -> None:
 
 
 def export(model, out_dir, size=(480, 480), opset=17, dynamic=True,
-           metadata: Optional[Dict[str, str]] = None):
+           metadata: Optional[Dict[str, str]] = None, fp16: bool = False):
     """Export the three graphs; returns their paths.
 
     Args:
@@ -186,6 +213,8 @@ def export(model, out_dir, size=(480, 480), opset=17, dynamic=True,
         dynamic (bool): Dynamic H and W. Defaults to True.
         metadata (dict, optional): ``metadata_props`` of every graph.
             Defaults to :func:`preprocessing_metadata` at ``size``.
+        fp16 (bool): Export a float16 copy of the model (weights, inputs
+            and outputs float16). Defaults to False.
 
     Returns:
         list[str]: The paths of the three graphs.
@@ -193,8 +222,12 @@ def export(model, out_dir, size=(480, 480), opset=17, dynamic=True,
     os.makedirs(out_dir, exist_ok=True)
     h, w = size
     if metadata is None:
-        metadata = preprocessing_metadata(model, size, dynamic)
-    img, ref = torch.randn(1, 3, h, w), torch.randn(1, 3, h, w)
+        metadata = preprocessing_metadata(model, size, dynamic, fp16=fp16)
+    dtype = torch.float16 if fp16 else torch.float32
+    if fp16:  # the caller's model stays float32
+        model = copy.deepcopy(model).half()
+    img = torch.randn(1, 3, h, w).to(dtype)
+    ref = torch.randn(1, 3, h, w).to(dtype)
     with torch.no_grad():
         key, value = ReferenceEncoder(model)(ref)
     hw = {2: 'height', 3: 'width'} if dynamic else {}
@@ -225,17 +258,38 @@ def export(model, out_dir, size=(480, 480), opset=17, dynamic=True,
     return paths
 
 
-def verify(model, out_dir, size, atol=1e-4):
-    """Run the graphs in onnxruntime (CPU) and compare with PyTorch.
+def verify(model, out_dir, size, atol=FP32_ATOL, fp16: bool = False,
+           stats: Optional[dict] = None):
+    """Run the graphs in onnxruntime (CPU) and compare with PyTorch
+    float32 on the same inputs.
+
+    Args:
+        model (nn.Module): The float32 PDNet in eval mode.
+        out_dir (str): The folder of the three graphs.
+        size (tuple[int, int]): ``(H, W)`` of the test inputs.
+        atol (float): fp32 graphs: the limit on every output. Defaults to
+            :data:`FP32_ATOL`.
+        fp16 (bool): The graphs are float16: the inputs are rounded to
+            float16 for both, and the limits are :data:`FP16_MEAN_PROB_ATOL`
+            (mean |difference| of the probabilities),
+            :data:`FP16_MASK_MISMATCH` (share of mask pixels that differ)
+            and :data:`FP16_FEATURE_RTOL` (key / value, relative to their
+            largest magnitude).
+        stats (dict, optional): Filled with every measured difference.
 
     Returns:
-        float: the largest absolute difference over all outputs.
+        float: the largest absolute difference of the probabilities
+        (fp32: over all outputs).
+
+    Raises:
+        RuntimeError: A difference above its limit.
     """
     import onnxruntime as ort
     h, w = size
     rng = np.random.default_rng(0)
-    img = rng.standard_normal((1, 3, h, w)).astype(np.float32)
-    ref = rng.standard_normal((1, 3, h, w)).astype(np.float32)
+    dtype = np.float16 if fp16 else np.float32
+    img = rng.standard_normal((1, 3, h, w)).astype(dtype)
+    ref = rng.standard_normal((1, 3, h, w)).astype(dtype)
 
     def session(name):
         return ort.InferenceSession(osp.join(out_dir, name),
@@ -246,20 +300,49 @@ def verify(model, out_dir, size, atol=1e-4):
         None, {'img': img, 'key': key, 'value': value})
     (paired, ) = session('pdnet_paired.onnx').run(
         None, {'pair': np.concatenate([img, ref], 1)})
+
+    def t(x):  # the same (rounded) input, in float32
+        return torch.from_numpy(x.astype(np.float32))
+
     with torch.no_grad():
-        t_key, t_value = ReferenceEncoder(model)(torch.from_numpy(ref))
-        t_prob, t_parts = TargetSegmenter(model)(torch.from_numpy(img),
-                                                 t_key, t_value)
-        t_paired = PairedSegmenter(model)(
-            torch.from_numpy(np.concatenate([img, ref], 1)))
-    diff = max(
-        float(np.abs(a - b.numpy()).max())
-        for a, b in ((key, t_key), (value, t_value), (prob, t_prob),
-                     (parts, t_parts), (paired, t_paired)))
-    if diff > atol:
-        raise RuntimeError(f'ONNX Runtime differs from PyTorch by {diff:.2e}'
-                           f' (> {atol}) at {h}x{w}')
-    return diff
+        t_key, t_value = ReferenceEncoder(model)(t(ref))
+        t_prob, t_parts = TargetSegmenter(model)(t(img), t_key, t_value)
+        t_paired = PairedSegmenter(model)(t(np.concatenate([img, ref], 1)))
+
+    def diff(a, b):
+        return np.abs(a.astype(np.float32) - b.numpy())
+
+    probs = ((prob, t_prob), (parts, t_parts), (paired, t_paired))
+    found = dict(
+        max_abs_prob=max(float(diff(a, b).max()) for a, b in probs),
+        mean_abs_prob=max(float(diff(a, b).mean()) for a, b in probs),
+        mask_mismatch=max(float(((a > 0.5) != (b.numpy() > 0.5)).mean())
+                          for a, b in ((prob, t_prob), (paired, t_paired))),
+        max_abs_feature=max(float(diff(a, b).max()) for a, b in
+                            ((key, t_key), (value, t_value))),
+        max_rel_feature=max(
+            float(diff(a, b).max()) / max(float(b.abs().max()), 1e-12)
+            for a, b in ((key, t_key), (value, t_value))))
+    if stats is not None:
+        stats.update(found)
+    if not fp16:
+        worst = max(found['max_abs_prob'], found['max_abs_feature'])
+        if worst > atol:
+            raise RuntimeError(f'ONNX Runtime differs from PyTorch by '
+                               f'{worst:.2e} (> {atol}) at {h}x{w}')
+        return worst
+    if found['mean_abs_prob'] > FP16_MEAN_PROB_ATOL or \
+            found['mask_mismatch'] > FP16_MASK_MISMATCH or \
+            found['max_rel_feature'] > FP16_FEATURE_RTOL:
+        raise RuntimeError(
+            f'the float16 graphs in ONNX Runtime differ from PyTorch '
+            f'float32 at {h}x{w}: mean |prob difference| '
+            f'{found["mean_abs_prob"]:.2e} (limit {FP16_MEAN_PROB_ATOL:g}), '
+            f'{found["mask_mismatch"]:.2%} of the mask pixels (limit '
+            f'{FP16_MASK_MISMATCH:.0%}), key / value '
+            f'{found["max_rel_feature"]:.2e} of their largest magnitude '
+            f'(limit {FP16_FEATURE_RTOL:g})')
+    return found['max_abs_prob']
 
 
 def main(argv=None):
@@ -283,14 +366,24 @@ def main(argv=None):
         paths = export(model, args.out_dir, size, args.opset,
                        dynamic=dynamic,
                        metadata=preprocessing_metadata(
-                           model, size, dynamic, args.config, float_resize))
-        print(f'input: (1, 3, {size[0]}, {size[1]}) float32 NCHW'
+                           model, size, dynamic, args.config, float_resize,
+                           fp16=args.fp16),
+                       fp16=args.fp16)
+        dtype = 'float16' if args.fp16 else 'float32'
+        print(f'input: (1, 3, {size[0]}, {size[1]}) {dtype} NCHW'
               + (' (H, W dynamic)' if dynamic else ''))
         for path in paths:
             print(f'wrote {path}')
         if args.verify:
-            diff = verify(model, args.out_dir, size)
-            print(f'onnxruntime vs PyTorch: max abs difference {diff:.2e}')
+            stats = {}
+            diff = verify(model, args.out_dir, size, fp16=args.fp16,
+                          stats=stats)
+            print(f'onnxruntime vs PyTorch: max abs difference {diff:.2e}'
+                  + (f' (float16 graphs vs float32 PyTorch, probabilities; '
+                     f'mean {stats["mean_abs_prob"]:.2e}, mask pixels '
+                     f'differing {stats["mask_mismatch"]:.3%}, key / value '
+                     f'{stats["max_rel_feature"]:.2e} of their scale)'
+                     if args.fp16 else ''))
     except (OSError, ValueError, RuntimeError) as e:
         print(f'export_onnx: error: {e}', file=sys.stderr)
         return 1
