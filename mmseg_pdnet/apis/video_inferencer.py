@@ -16,7 +16,9 @@ from ..models.utils import fuse_conv_bn, resize_bilinear
 from ..utils.amp import amp_dtype
 from ..utils.checkpoint import load_state_dict_checked
 from .cuda_graph_runner import CUDAGraphRunner
+from .guided_upsampling import GuidedUpsampler, build_upsampler
 from .preprocessing import FrameUploader, StreamPreprocessor
+from .temporal_filter import TemporalFilter, build_temporal_filter
 from .video_io import FrameSource, as_bgr_frame, open_source
 
 
@@ -96,6 +98,17 @@ class VideoPortraitInferencer:
     folded into their convolutions
     (:func:`~mmseg_pdnet.models.utils.fuse_conv_bn`).
 
+    Two optional post-processing steps, both off by default and both on
+    the device: ``upsampling='guided'`` replaces the bilinear resize to the
+    frame by a fast guided filter (:class:`GuidedUpsampler`): the
+    probability at the input size is upsampled along the frame's own edges
+    (soft, sharp edges at full resolution). ``temporal_filter=True``
+    smooths the probability over time where the picture is still and the
+    prediction unsure (:class:`TemporalFilter`: less flicker, no lag on
+    moving edges); it restarts at every new reference and stream.
+    ``tools/analysis_tools/postprocessing_eval.py`` measures both (J, F,
+    temporal stability) on a config's test clips.
+
     Args:
         model (str | Config | nn.Module): Config path/object or a model. A
             model passed in is copied: folding BN changes its structure.
@@ -133,6 +146,16 @@ class VideoPortraitInferencer:
             (ValueError on other devices). Captured again when the frame
             size changes. With it, run one stream at a time per inferencer
             (the graph's buffers are shared). Defaults to False.
+        upsampling (str | dict | GuidedUpsampler): From the model's
+            resolution to the frame: ``'bilinear'`` (the logits resized
+            straight to the frame, as ``PDNet.predict``; the default),
+            ``'guided'`` (:class:`GuidedUpsampler` with its defaults), a
+            dict of :class:`GuidedUpsampler` arguments or an instance.
+        temporal_filter (bool | dict | TemporalFilter, optional): Filter
+            the probability stream: None/False (off, the default), True
+            (:class:`TemporalFilter` defaults), a dict of its arguments or
+            an instance (used as settings: each stream gets its own state).
+            Streams only: :meth:`segment_with` is a single frame.
     """
 
     def __init__(self,
@@ -146,7 +169,10 @@ class VideoPortraitInferencer:
                  amp: Union[bool, str] = False,
                  channels_last: bool = False,
                  strict: bool = True,
-                 compile: bool = False):
+                 compile: bool = False,
+                 upsampling: Union[str, dict, GuidedUpsampler] = 'bilinear',
+                 temporal_filter: Union[None, bool, dict,
+                                        TemporalFilter] = None):
         device = torch.device(
             device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         if compile and device.type != 'cuda':
@@ -156,6 +182,9 @@ class VideoPortraitInferencer:
         if refresh_every is not None and refresh_every < 1:
             raise ValueError(f'refresh_every must be >= 1, got '
                              f'{refresh_every}')
+        # checked before the model is built, as compile
+        self.upsampler = build_upsampler(upsampling)
+        self.temporal_filter = build_temporal_filter(temporal_filter)
         net, cfg = _load_model(model, checkpoint, strict)
         if not hasattr(net, 'encode_reference'):
             raise TypeError('VideoPortraitInferencer needs a PDNet model '
@@ -174,6 +203,9 @@ class VideoPortraitInferencer:
             cfg, self.model.data_preprocessor, input_size)
         self.input_size = self.preprocessor.input_size
         self._upload = FrameUploader(self.device)
+        # the full-size frame, for the guided upsampling (its own buffers:
+        # the model-size frame is still in use)
+        self._upload_full = FrameUploader(self.device)
         self.refresh_every = refresh_every
         self.scene_cut_threshold = scene_cut_threshold
         self.threshold = threshold if threshold is not None else \
@@ -221,10 +253,12 @@ class VideoPortraitInferencer:
             x (Tensor): ``(1, 3, H, W)`` BGR frame at the input size
                 (uint8, or float32: the test pipeline's dtype).
             cache (dict): The reference cache.
-            size (tuple[int, int]): The original frame size ``(H0, W0)``.
+            size (tuple[int, int]): The size of the probabilities: the
+                original frame size ``(H0, W0)``, or the input size
+                ``(H, W)`` (for the guided upsampling, :meth:`_step_size`).
 
         Returns:
-            dict[str, Tensor]: ``prob`` ``(1, 1, H0, W0)`` float32 and,
+            dict[str, Tensor]: ``prob`` ``(1, 1, *size)`` float32 and,
             with IPDA, ``parts`` ``(1, p, H/16, W/16)`` float32.
         """
         # as PDNet.predict: the stride-4 logits are resized straight to
@@ -273,8 +307,37 @@ class VideoPortraitInferencer:
         """
         frame = as_bgr_frame(frame, 'target')
         out = self._target_step(self._uploaded(frame), cache,
-                                tuple(frame.shape[:2]))
-        return out['prob'][0, 0].to('cpu', copy=True).numpy()
+                                self._step_size(frame))
+        prob = self._upsampled(out['prob'], frame)
+        return prob[0, 0].to('cpu', copy=True).numpy()
+
+    def _step_size(self, frame: np.ndarray) -> Tuple[int, int]:
+        """The size :meth:`_target_step` resizes the logits to: the
+        frame's, or the input size, from which the guided upsampling
+        goes on."""
+        if self.upsampler is not None:
+            return tuple(self.input_size)
+        return tuple(int(v) for v in frame.shape[:2])
+
+    def _upsampled(self, prob: torch.Tensor,
+                   frame: np.ndarray) -> torch.Tensor:
+        """The probabilities at the frame size.
+
+        Args:
+            prob (Tensor): ``(1, 1, h, w)`` from :meth:`_target_step` at
+                :meth:`_step_size`.
+            frame (np.ndarray): ``(H0, W0, 3)`` uint8 BGR frame, the guide
+                (uploaded whole; its low-resolution version is its
+                antialiased downsampling, which followed the frame's edges
+                better on the demo clips than the network's own input).
+
+        Returns:
+            Tensor: ``(1, 1, H0, W0)`` float32 on the device (``prob``
+            itself with bilinear upsampling).
+        """
+        if self.upsampler is None:
+            return prob
+        return self.upsampler(prob, self._upload_full(frame))
 
     def segment_pair(self, frame: np.ndarray,
                      reference: np.ndarray) -> np.ndarray:
@@ -314,6 +377,9 @@ class VideoPortraitInferencer:
         """
         frames, _, _ = open_source(source)
         cache, size, prev, since_ref = None, None, None, 0
+        # this stream's own filter state
+        smoother = self.temporal_filter.fresh() \
+            if self.temporal_filter is not None else None
         for index, frame in enumerate(frames):
             frame = as_bgr_frame(frame, index)
             if size is None:
@@ -331,14 +397,21 @@ class VideoPortraitInferencer:
                 if self._runner is not None:
                     # in place: the captured graph reads the new reference
                     self._runner.set_reference(cache)
+                if smoother is not None:
+                    # another reference (or scene): its past does not apply
+                    smoother.reset()
+            step_size = self._step_size(frame)
             if self._runner is not None:
-                out = self._runner(x, size=size)
+                out = self._runner(x, size=step_size)
             else:
-                out = self._target_step(x, cache, size)
+                out = self._target_step(x, cache, step_size)
+            prob = self._upsampled(out['prob'], frame)
+            if smoother is not None:
+                prob = smoother(prob, x)
             since_ref += 1
             prev = frame
             # copies: a graph's outputs are overwritten by the next replay
-            prob = out['prob'][0, 0].to('cpu', copy=True).numpy()
+            prob = prob[0, 0].to('cpu', copy=True).numpy()
             parts = None
             if return_parts and 'parts' in out:
                 parts = out['parts'][0].to('cpu', copy=True).numpy()

@@ -17,6 +17,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmseg_pdnet.apis import (VideoPortraitInferencer, colour_parts,
                               open_source, parse_background,
                               replace_background)
+from mmseg_pdnet.apis.guided_upsampling import GuidedUpsampler
+from mmseg_pdnet.apis.temporal_filter import TemporalFilter
 from mmseg_pdnet.models.utils import fuse_conv_bn
 from mmseg_pdnet.utils import CheckpointError
 from tests.helpers import DEMO_CONFIG, config_path
@@ -414,3 +416,113 @@ def test_compile_needs_cuda(tiny_model_files):
             r"^compile=True replays CUDA graphs, which need a CUDA device; "
             r"got device 'cpu'$")):
         VideoPortraitInferencer(cfg, ckpt, device='cpu', compile=True)
+
+
+def still_clip(n=5, h=48, w=80, seed=0):
+    """A still scene with a couple of grey levels of noise (a camera on a
+    tripod): the temporal filter smooths it."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(30, 220, (h, w, 3))
+    return [np.clip(base + rng.integers(-2, 3, (h, w, 3)), 0, 255
+                    ).astype(np.uint8) for _ in range(n)]
+
+
+def test_guided_upsampling_in_the_stream(tiny_model_files, inferencer):
+    """The probability at the input size, upsampled to the frame by the
+    guided filter with the frame as guide; the single-frame API agrees."""
+    cfg, ckpt = tiny_model_files
+    guided = VideoPortraitInferencer(cfg, ckpt, device='cpu',
+                                     upsampling=dict(radius=1, eps=1e-2))
+    assert isinstance(guided.upsampler, GuidedUpsampler)
+    assert guided.upsampler.radius == 1
+    clip = frames(3)  # 48x80 frames, 64x64 input
+    cache = guided.encode_reference_frame(clip[0])
+    bilinear = [r.prob for r in inferencer(clip)]
+    for res, frame, plain in zip(guided(clip), clip, bilinear):
+        x = guided._uploaded(frame)
+        with torch.no_grad():
+            low = guided._target_step(x, cache, (64, 64))['prob']
+        assert low.shape == (1, 1, 64, 64)
+        full = torch.from_numpy(frame).permute(2, 0, 1)[None]
+        expected = GuidedUpsampler(1, 1e-2)(low, full)[0, 0].numpy()
+        assert res.prob.shape == (48, 80) and res.prob.dtype == np.float32
+        np.testing.assert_allclose(res.prob, expected, atol=1e-6)
+        assert np.array_equal(res.mask, res.prob > guided.threshold)
+        assert not np.allclose(res.prob, plain)
+        np.testing.assert_allclose(
+            guided.segment_with(frame, cache), res.prob, atol=1e-6)
+
+
+def test_temporal_filter_in_the_stream(inferencer):
+    """The filter's output on the unfiltered stream; the first frame
+    passes as it is."""
+    clip = still_clip()
+    plain = [r.prob for r in inferencer(clip)]
+    settings = TemporalFilter(momentum=0.8)
+    by_hand = TemporalFilter(momentum=0.8)
+    inferencer.temporal_filter = settings
+    try:
+        results = list(inferencer(clip))
+    finally:
+        inferencer.temporal_filter = None
+    for res, prob, frame in zip(results, plain, clip):
+        expected = by_hand(torch.from_numpy(prob)[None, None],
+                           inferencer._uploaded(frame))[0, 0].numpy()
+        np.testing.assert_allclose(res.prob, expected, atol=1e-6)
+        assert np.array_equal(res.mask, res.prob > inferencer.threshold)
+    assert np.array_equal(results[0].prob, plain[0])
+    assert all(not np.allclose(r.prob, p)
+               for r, p in zip(results[1:], plain[1:]))
+    # the settings object holds no stream's state
+    assert settings._state is None
+
+
+@pytest.mark.parametrize('renew', ['refresh', 'scene-cut'])
+def test_temporal_filter_restarts_with_the_reference(inferencer, renew):
+    if renew == 'refresh':
+        clip, option = still_clip(5), ('refresh_every', 2)
+    else:
+        dark, bright = still_clip(3), still_clip(2, seed=1)
+        clip = [f // 8 for f in dark] + [255 - f // 8 for f in bright]
+        option = ('scene_cut_threshold', 30)
+    setattr(inferencer, *option)
+    try:
+        plain = list(inferencer(clip))
+        inferencer.temporal_filter = TemporalFilter()
+        smooth = list(inferencer(clip))
+    finally:
+        setattr(inferencer, option[0], None)
+        inferencer.temporal_filter = None
+    flags = []
+    for res, ref in zip(smooth, plain):
+        flags.append(res.new_reference)
+        assert res.new_reference == ref.new_reference
+        # a new reference: the filter starts again from the prediction
+        assert np.array_equal(res.prob, ref.prob) == res.new_reference
+    assert flags == ([True, False, True, False, True] if renew == 'refresh'
+                     else [True, False, False, True, False])
+
+
+def test_streams_keep_their_own_filter_state(inferencer):
+    a, b = still_clip(3), still_clip(3, seed=2)
+    inferencer.temporal_filter = TemporalFilter()
+    try:
+        alone = [r.prob for r in inferencer(a)]
+        ia, ib = inferencer(a), inferencer(b)
+        for expected in alone:
+            np.testing.assert_array_equal(next(ia).prob, expected)
+            next(ib)
+    finally:
+        inferencer.temporal_filter = None
+
+
+def test_post_processing_options_are_checked_first(tiny_model_files):
+    cfg, ckpt = tiny_model_files
+    with pytest.raises(ValueError, match="upsampling must be 'bilinear', "
+                       "'guided'"):
+        VideoPortraitInferencer(cfg, ckpt, device='cpu',
+                                upsampling='nearest')
+    with pytest.raises(ValueError, match=r'temporal filter: momentum must '
+                       r'be in \[0, 1\), got 1.5'):
+        VideoPortraitInferencer(cfg, ckpt, device='cpu',
+                                temporal_filter=dict(momentum=1.5))
