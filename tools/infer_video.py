@@ -1,12 +1,40 @@
 #!/usr/bin/env python
-"""Segment the portrait in a video, with background replacement.
+"""Segment the portrait in videos, with background replacement.
 
 Examples:
     python tools/infer_video.py in.mp4 CONFIG CKPT --out out.mp4 \\
         --output-type background --background '#00B140'
+    python tools/infer_video.py in.mp4 CONFIG CKPT --out out.mp4 \\
+        --output-type background --background beach.mp4
+    python tools/infer_video.py in.mp4 CONFIG CKPT --out out.mov \\
+        --output-type rgba
+    python tools/infer_video.py 'clips/*.mp4' CONFIG CKPT --out out_dir
+    bash tools/dist_infer.sh CONFIG CKPT 2 clips/ --out out_dir
     python tools/infer_video.py frames/ CONFIG CKPT --out masks --png \\
         --output-type mask
-    python tools/infer_video.py --camera 0 CONFIG CKPT --out cam.mp4
+    python tools/infer_video.py --camera 0 CONFIG CKPT --show
+
+INPUT is a video file or a folder of frames (images, sorted by name: one
+video). A folder of videos, a quoted glob ('clips/*.mp4'; matching videos
+and frame folders) or several INPUTs make a many-input run: the model is
+loaded once, --out is a folder and each output is named after its input
+(<name><--ext>, or the folder <name>/ with --png); a folder that holds
+both frames and videos, or neither, is refused. Each input gets its own
+progress line ([i/N] name), one that fails does not stop the others, and
+the run ends with a table (file, frames, frames/s, time per stage,
+status); the exit status is 1 when any input failed. Under torchrun
+(--launcher pytorch, tools/dist_infer.sh) rank r of W takes the inputs
+r, r+W, r+2W, ... of the sorted list, and rank 0 prints the table of all.
+
+Each input ends with its time per frame of decode (the reader thread),
+model (the main loop without its waits) and render/encode (the writer
+thread): the three overlap, so the slowest bounds the speed.
+
+--output-type rgba writes the frame with the foreground probability as
+its alpha channel: a PNG sequence (--png), ProRes 4444 (.mov) or VP9
+(.webm). Video outputs of a video input carry its audio (--no-audio drops
+it). --show opens a window with the composited frame and frames/s; q or
+Esc stops there and finishes the outputs (--out may then be left out).
 
 Outputs appear only when the run succeeds (written under a temporary name
 first); on an error or Ctrl-C the partial output is removed and the tool
@@ -28,68 +56,107 @@ import os.path as osp
 import sys
 import time
 import warnings
+from dataclasses import dataclass
+from typing import List, Optional, Union
 
-import numpy as np
 import torch
 
 from mmseg_pdnet.apis import VideoPortraitInferencer
-from mmseg_pdnet.apis.compositing import (ContactSheetSampler, colour_parts,
-                                          contact_sheet, fit_background,
-                                          overlay, parse_background, render)
-from mmseg_pdnet.apis.video_io import (CODECS, AtomicVideoWriter,
-                                       BackgroundWriter, IncompleteVideoError,
-                                       PrefetchIterator, VideoIONote,
-                                       VideoIOWarning, check_output_path,
-                                       enable_fault_handler, limit_frames,
-                                       open_source)
+from mmseg_pdnet.apis.batch_inputs import (batch_outputs, clip_name,
+                                           expand_inputs, shard)
+from mmseg_pdnet.apis.compositing import parse_background
+from mmseg_pdnet.apis.preview import PreviewWindow, display_unavailable
+from mmseg_pdnet.apis.run_summary import (ClipReport, Progress, WaitTimer,
+                                          format_table)
+from mmseg_pdnet.apis.video_encode import ALPHA_ENCODERS, encoder_unavailable
+from mmseg_pdnet.apis.video_io import (CODECS, BackgroundWriter,
+                                       IncompleteVideoError, PrefetchIterator,
+                                       VideoIONote, VideoIOWarning,
+                                       check_output_path,
+                                       enable_fault_handler, has_audio,
+                                       limit_frames, open_source)
+from mmseg_pdnet.apis.video_outputs import (LatestFramePreview, OutputWriter,
+                                            PartialOutputError, parts_path)
+from mmseg_pdnet.engine.runner import close_distributed
+from mmseg_pdnet.engine.runner.cpu_distributed import exit_after_distributed
 from mmseg_pdnet.utils.amp import add_amp_argument
-from mmseg_pdnet.datasets.image_io import IMAGE_SUFFIXES
 from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
+                                   add_launcher_arguments,
                                    check_checkpoint_path, check_device,
                                    check_output_dir, check_output_file,
-                                   load_config, positive_float, positive_int)
+                                   export_local_rank, load_config,
+                                   positive_float, positive_int)
+from mmseg_pdnet.utils.file_types import (ALPHA_VIDEO_SUFFIXES,
+                                          IMAGE_SUFFIXES, VIDEO_SUFFIXES)
 
-OUTPUT_TYPES = ('mask', 'overlay', 'alpha', 'background', 'side-by-side')
+OUTPUT_TYPES = ('mask', 'overlay', 'alpha', 'rgba', 'background',
+                'side-by-side')
 USAGE = ('infer_video.py INPUT CONFIG CHECKPOINT --out PATH [options] (or '
          'CONFIG CHECKPOINT with --camera)')
 #: frames decoded ahead / waiting to be encoded (bounded: memory)
 QUEUE_SIZE = 8
+#: suffixes of output videos (those that carry alpha included)
+OUTPUT_SUFFIXES = tuple(dict.fromkeys(VIDEO_SUFFIXES + ALPHA_VIDEO_SUFFIXES))
+#: errors that end one input with a one-line message (the others go on)
+INPUT_ERRORS = (OSError, ValueError, TypeError, RuntimeError)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the tool (``--help`` shows the defaults)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=HelpFormatter,
-        usage='%(prog)s [INPUT] CONFIG CHECKPOINT --out PATH [options] '
-        '(INPUT: a video file or a folder of frames; omit it with --camera)')
+        usage='%(prog)s [INPUT ...] CONFIG CHECKPOINT --out PATH [options] '
+        '(INPUT: a video file, a folder of frames, a folder of videos or a '
+        'quoted glob; omit it with --camera)')
     parser.add_argument(
         'paths', nargs='+', metavar='INPUT CONFIG CHECKPOINT',
-        help='the video file or frame folder (not with --camera), the '
-        'config file and the checkpoint (ours, or the authors\' file as '
-        'it is), in this order')
-    parser.add_argument('--out', required=True,
-                        help='output video (.mp4, .mov, .mkv, .avi), or a '
-                        'folder with --png')
+        help='the input(s) (not with --camera): video files, frame '
+        'folders, folders of videos or quoted globs; then the config file '
+        'and the checkpoint (ours, or the authors\' file as it is), in '
+        'this order')
+    parser.add_argument('--out',
+                        help='output video (.mp4, .mov, .mkv, .avi; .mov or '
+                        '.webm with --output-type rgba), or a folder with '
+                        '--png; with many inputs a folder that receives '
+                        'one output per input, named after it. Not needed '
+                        'with --show (a preview only)')
+    parser.add_argument('--ext', choices=OUTPUT_SUFFIXES,
+                        help='with many inputs: the suffix of each output '
+                        'video (default: .mp4; with --output-type rgba '
+                        f'{ALPHA_VIDEO_SUFFIXES[0]})')
     parser.add_argument('--output-type', choices=OUTPUT_TYPES,
                         default='overlay',
                         help='mask: white portrait on black; overlay: '
                         'tinted portrait with its outline; alpha: the '
-                        'foreground probability as grey levels; '
-                        'background: the portrait over --background; '
-                        'side-by-side: the input next to the overlay')
+                        'foreground probability as grey levels; rgba: the '
+                        'frame with the probability as alpha (transparent '
+                        'background; --png, .mov or .webm); background: '
+                        'the portrait over --background; side-by-side: '
+                        'the input next to the overlay')
     parser.add_argument('--background', default='blur',
-                        help="with --output-type background: 'blur', "
+                        help="with --output-type background: 'blur', a "
+                        f"video ({'/'.join(VIDEO_SUFFIXES)}: streamed, "
+                        'looped or cut to the input\'s length), '
                         "'#RRGGBB' or an image path (scaled to cover the "
                         'frame, then cropped at the centre: aspect kept)')
+    parser.add_argument('--no-audio', action='store_true',
+                        help='leave the input\'s audio out of the output '
+                        'video (by default a video input\'s audio is '
+                        'kept, cut to the output\'s length)')
     parser.add_argument('--save-parts', action='store_true',
                         help='also write coloured part maps to '
                         '<out>_parts.mp4 (<out>_parts/ with --png)')
     parser.add_argument('--camera', type=int, metavar='INDEX',
                         help='read the webcam of this index instead of '
                         'INPUT')
+    parser.add_argument('--show', action='store_true',
+                        help='show the output frames and frames/s in a '
+                        'window while working; q or Esc stops and '
+                        'finishes the outputs (needs a display)')
     parser.add_argument('--device', default=None,
                         help='cpu, cuda, cuda:1, ... (default: cuda when '
-                        'available, else cpu)')
+                        'available, else cpu; cuda:LOCAL_RANK under '
+                        'torchrun)')
     add_amp_argument(parser, 'the model')
     parser.add_argument('--channels-last', action='store_true',
                         help='channels_last memory format (with --amp on '
@@ -104,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='video codec: h264 needs PyAV (pip install av; '
                         'plays in browsers); mp4v is MPEG-4 Part 2 '
                         '(OpenCV); auto: h264 when PyAV is installed, else '
-                        'mp4v with a note')
+                        'mp4v with a note (rgba: the container\'s alpha '
+                        'codec)')
     parser.add_argument('--refresh-every', type=positive_int, metavar='N',
                         help='renew the reference every N frames (default: '
                         'keep the first frame)')
@@ -121,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--contact-sheet', metavar='PNG',
                         help='also write a PNG of 8 frames sampled over the '
                         'whole clip (frame, overlay, parts), each row '
-                        'labelled with its frame index')
+                        'labelled with its frame index; with many inputs '
+                        'a folder receiving <name>.png per input')
     parser.add_argument('--fps', type=positive_float,
                         help='output frame rate (default: the input\'s, 25 '
                         'for frame folders)')
@@ -134,185 +203,130 @@ def build_parser() -> argparse.ArgumentParser:
                         'container declares (truncated or damaged file), '
                         'write the decoded frames with a warning instead of '
                         'failing')
+    add_launcher_arguments(parser)
     return parser
 
 
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    expected = 2 if args.camera is not None else 3
-    if len(args.paths) != expected:
+    if args.camera is not None and len(args.paths) != 2:
+        parser.error('expected CONFIG CHECKPOINT with --camera, got '
+                     f'{len(args.paths)} path(s)')
+    if args.camera is None and len(args.paths) < 3:
         parser.error('expected INPUT CONFIG CHECKPOINT (or CONFIG CHECKPOINT '
                      f'with --camera), got {len(args.paths)} path(s)')
+    if args.out is None and not args.show:
+        parser.error('the following argument is required: --out (or --show '
+                     'for a preview only)')
     return args
 
 
-class Progress:
-    """Frames done, frames/s and ETA, on stderr.
+@dataclass
+class Job:
+    """One input of the run and its outputs.
 
-    On a terminal: one status line rewritten in place (at most ~10 times a
-    second). Elsewhere (a log file, a pipe, CI) carriage returns would make
-    one huge line, so a plain line is printed every ``every`` frames and
-    a summary line at the end.
-
-    Args:
-        total (int, optional): Frames expected (for the ETA).
-        stream (file, optional): Defaults to ``sys.stderr``.
-        every (int): Frames between two lines when ``stream`` is not a
-            terminal. Defaults to 100.
+    Attributes:
+        source (str | int): Video file, frame folder or camera index.
+        name (str): How messages and the summary name it.
+        index (int): Position in the sorted input list, from 1.
+        count (int): Inputs of the whole run.
+        out (str, optional): Output video / PNG folder (None: preview
+            only).
+        parts (str, optional): The part-map output (--save-parts).
+        sheet (str, optional): The contact sheet (--contact-sheet).
     """
+    source: Union[str, int]
+    name: str
+    index: int = 1
+    count: int = 1
+    out: Optional[str] = None
+    parts: Optional[str] = None
+    sheet: Optional[str] = None
 
-    def __init__(self, total=None, stream=None, every=100):
-        self.total, self.stream = total, stream or sys.stderr
-        self.every = every
-        isatty = getattr(self.stream, 'isatty', None)
-        self.tty = bool(isatty and isatty())
-        self.start = time.perf_counter()
-        self.done, self._last_draw = 0, 0.0
-
-    def message(self, done):
-        elapsed = time.perf_counter() - self.start
-        fps = done / elapsed if elapsed > 0 else 0.0
-        if self.total:
-            eta = max(0, self.total - done) / fps if fps > 0 else 0.0
-            return (f'{done}/{self.total} frames, {fps:.1f} frames/s, ETA '
-                    f'{eta:.0f} s')
-        return f'{done} frames, {fps:.1f} frames/s'
-
-    def update(self, done):
-        self.done = done
-        if self.tty:
-            now = time.perf_counter()
-            if now - self._last_draw >= 0.1:
-                self._last_draw = now
-                self.stream.write('\r' + self.message(done))
-                self.stream.flush()
-        elif done % self.every == 0:
-            self.stream.write(self.message(done) + '\n')
-            self.stream.flush()
-
-    def finish(self):
-        elapsed = time.perf_counter() - self.start
-        fps = self.done / elapsed if elapsed > 0 else 0.0
-        summary = f'{self.done} frames in {elapsed:.1f} s, {fps:.1f} frames/s'
-        self.stream.write(('\r' + summary + '\x1b[K\n') if self.tty
-                          else summary + '\n')
-        self.stream.flush()
+    @property
+    def prefix(self):
+        """Put before its progress lines in many-input runs."""
+        return f'[{self.index}/{self.count}] {self.name}: ' \
+            if self.count > 1 else ''
 
 
-class PartialOutputError(OSError):
-    """Some outputs were written, one (or more) could not be.
+def plan_jobs(args) -> List[Job]:
+    """The inputs of the run with their output paths (all ranks)."""
+    if args.camera is not None:
+        inputs, batch = [args.camera], False
+    else:
+        expanded = expand_inputs(args.paths[:-2])
+        inputs, batch = expanded.clips, expanded.batch
+    if not batch:
+        out = args.out
+        return [Job(inputs[0], f'camera {inputs[0]}' if args.camera
+                    is not None else str(inputs[0]), out=out,
+                    parts=parts_path(out, args.png)
+                    if args.save_parts and out else None,
+                    sheet=args.contact_sheet)]
+    if args.out is None:
+        raise CLIError(f'{len(inputs)} inputs need --out, a folder for '
+                       'their outputs (--show alone previews one input)')
+    if osp.splitext(osp.normpath(args.out))[1].lower() in \
+            OUTPUT_SUFFIXES + IMAGE_SUFFIXES or osp.isfile(args.out):
+        raise CLIError(f'--out {args.out}: with {len(inputs)} inputs, --out '
+                       'is a folder (each output is named after its input)')
+    if args.contact_sheet and osp.splitext(
+            args.contact_sheet)[1].lower() in IMAGE_SUFFIXES:
+        raise CLIError(f'--contact-sheet {args.contact_sheet}: with '
+                       f'{len(inputs)} inputs, give a folder (it receives '
+                       '<name>.png per input)')
+    suffix = '' if args.png else output_suffix(args)
+    outs = batch_outputs(inputs, args.out, suffix)
+    return [Job(clip, clip, index=i + 1, count=len(inputs), out=outs[clip],
+                parts=parts_path(outs[clip], args.png)
+                if args.save_parts else None,
+                sheet=osp.join(args.contact_sheet, clip_name(clip) + '.png')
+                if args.contact_sheet else None)
+            for i, clip in enumerate(inputs)]
 
-    Args:
-        message (str): Which output failed and why.
-        written (list[str]): The outputs that are finished (kept).
-    """
 
-    def __init__(self, message, written):
-        super().__init__(message)
-        self.written = written
+def output_suffix(args):
+    """The suffix of the output videos of a many-input run."""
+    if args.ext:
+        return args.ext
+    return ALPHA_VIDEO_SUFFIXES[0] if args.output_type == 'rgba' else '.mp4'
 
 
-def parts_path(args):
-    """``<out>_parts.mp4`` (``<out>_parts`` with --png)."""
-    stem, ext = osp.splitext(osp.normpath(args.out))
-    return f'{stem}_parts{"" if args.png else ext}'
+def check_alpha_container(out):
+    """A video with alpha needs a container and an encoder that carry it:
+    one line before the model is built, not after."""
+    ext = osp.splitext(out)[1].lower()
+    if ext not in ALPHA_VIDEO_SUFFIXES:
+        raise CLIError(f'--output-type rgba: {out} cannot carry an alpha '
+                       f'channel; give a {"/".join(ALPHA_VIDEO_SUFFIXES)} '
+                       'name (or --png for PNGs with alpha)')
+    encoder = ALPHA_ENCODERS[ext]
+    reason = encoder_unavailable(encoder.encoder)
+    if reason is not None:
+        raise CLIError(f'--output-type rgba: {out} needs {encoder.codec} '
+                       f'with alpha: {reason} (or --png for PNGs with '
+                       'alpha)')
 
 
-def check_outputs(args):
-    """Every output path, before any work: one line for the first that
-    cannot be written (missing folders are fine: they are created)."""
-    check_output_path(args.out, args.png)
-    check = check_output_dir if args.png else check_output_file
-    check(args.out, '--out')
-    if args.save_parts:
-        check(parts_path(args), '--save-parts')
-    if args.contact_sheet:
-        check_output_file(args.contact_sheet, '--contact-sheet',
-                          IMAGE_SUFFIXES)
-
-
-class OutputWriter:
-    """Render and write the outputs of one frame (in the writer thread).
-
-    Args:
-        args (argparse.Namespace): The parsed command line.
-        fps (float): Frame rate of the videos.
-        background: Output of :func:`parse_background`, or None.
-    """
-
-    def __init__(self, args, fps, background=None):
-        self.args, self.background = args, background
-        self.writer = AtomicVideoWriter(args.out, fps, png=args.png,
-                                        codec=args.codec)
-        self.parts_writer = None
+def check_outputs(args, job):
+    """Every output path of ``job``, before any work: one line for the
+    first that cannot be written (missing folders are fine: they are
+    created)."""
+    if job.out is None:
         if args.save_parts:
-            try:
-                self.parts_writer = AtomicVideoWriter(
-                    parts_path(args), fps, png=args.png, codec=args.codec)
-            except BaseException:
-                self.writer.abort()  # its partial folder (--png) goes too
-                raise
-        self.sheet = ContactSheetSampler() if args.contact_sheet else None
-
-    def __call__(self, res):
-        if isinstance(self.background, np.ndarray) and \
-                self.background.shape[:2] != res.frame.shape[:2]:
-            # fitted once, not on every frame
-            self.background = fit_background(self.background,
-                                             res.frame.shape[:2])
-        self.writer.write(render(self.args.output_type, res.frame, res.mask,
-                                 res.prob, self.background))
-        want_sheet = self.sheet is not None and self.sheet.wants(res.index)
-        parts = None
-        if res.parts is not None and (self.parts_writer or want_sheet):
-            parts = colour_parts(res.parts, res.frame.shape[:2])
-        if self.parts_writer is not None:
-            self.parts_writer.write(parts)
-        if want_sheet:
-            row = [res.frame, overlay(res.frame, res.mask)]
-            self.sheet.add(res.index, row + ([parts] if parts is not None
-                                             else []))
-
-    def close(self):
-        """Finish every output; returns their paths.
-
-        Each output is finished on its own: one that fails does not take
-        the others with it.
-
-        Raises:
-            PartialOutputError: an output failed (named in the message);
-                ``written`` holds the finished ones.
-        """
-        written, failed = [], []
-        for flag, w in (('--out', self.writer),
-                        ('--save-parts', self.parts_writer)):
-            if w is None:
-                continue
-            try:
-                written.append(w.close())
-            except Exception as e:  # noqa: B902  reported below
-                w.abort()
-                failed.append(f'{flag} {w.out}: could not be finished '
-                              f'({" ".join(str(e).split())})')
-        if self.sheet is not None:
-            indices, rows = self.sheet.rows()
-            try:
-                written.append(contact_sheet(
-                    rows, self.args.contact_sheet,
-                    labels=[f'frame {i}' for i in indices],
-                    titles=['frame', 'overlay', 'parts']))
-            except Exception as e:  # noqa: B902  reported below
-                failed.append(f'--contact-sheet: '
-                              f'{" ".join(str(e).split())}')
-        if failed:
-            raise PartialOutputError('; '.join(failed), written)
-        return written
-
-    def abort(self):
-        for w in (self.writer, self.parts_writer):
-            if w is not None:
-                w.abort()
+            raise CLIError('--save-parts writes next to --out: give --out')
+    else:
+        if args.output_type == 'rgba' and not args.png:
+            check_alpha_container(job.out)
+        check_output_path(job.out, args.png)
+        check = check_output_dir if args.png else check_output_file
+        check(job.out, '--out')
+        if job.parts:
+            check(job.parts, '--save-parts')
+    if job.sheet:
+        check_output_file(job.sheet, '--contact-sheet', IMAGE_SUFFIXES)
 
 
 def check_compile(device):
@@ -327,45 +341,96 @@ def check_compile(device):
                        + '; drop --compile')
 
 
-def run(args):
-    source = args.camera if args.camera is not None else args.paths[0]
-    config, checkpoint = args.paths[-2:]
-    # cheap checks first: a wrong order or device fails in a second, not
-    # after building the model
-    load_config(config, USAGE)
-    check_checkpoint_path(checkpoint, USAGE)
-    check_device(args.device)
-    if args.compile:
-        check_compile(args.device)
-    check_outputs(args)
-    background = parse_background(args.background) \
-        if args.output_type == 'background' else None
-    inferencer = VideoPortraitInferencer(
-        config, checkpoint, device=args.device, input_size=args.input_size,
-        refresh_every=args.refresh_every,
-        scene_cut_threshold=args.scene_cut_threshold, amp=args.amp,
-        channels_last=args.channels_last, compile=args.compile)
+def start_launcher(args):
+    """Join the torchrun process group; returns ``(rank, world size)``.
+
+    Only the summary travels between the ranks (Python objects), so the
+    group is gloo whatever the device.
+    """
+    if args.launcher == 'none':
+        return 0, 1
+    if args.launcher != 'pytorch':
+        raise CLIError(f'--launcher {args.launcher}: infer_video shards its '
+                       'inputs under torchrun: use --launcher pytorch')
+    if args.camera is not None or args.show:
+        raise CLIError('--launcher pytorch shards many inputs over '
+                       'processes: not with --camera or --show')
+    export_local_rank(args)
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    return dist.get_rank(), dist.get_world_size()
+
+
+def describe(error):
+    """The one-line message of an error that ends an input."""
+    if isinstance(error, PartialOutputError):
+        kept = ', '.join(error.written) or 'none'
+        return f'{error} (kept the finished outputs: {kept})'
+    if isinstance(error, IncompleteVideoError):
+        return (f'{error}; --allow-partial writes the {error.decoded} '
+                'decoded frames')
+    if isinstance(error, CLIError):
+        return str(error)
+    return ' '.join(str(error).split()) or type(error).__name__
+
+
+def wants_audio(args, job):
+    """The video whose audio the output of ``job`` gets, or None."""
+    if args.no_audio or args.png or job.out is None or \
+            not isinstance(job.source, str) or not osp.isfile(job.source):
+        return None
+    return job.source if has_audio(job.source) else None
+
+
+def process(args, inferencer, job, background, window=None):
+    """Segment one input and write its outputs.
+
+    Returns:
+        tuple[list[str], ClipReport]: The outputs written and the report.
+    """
+    report = ClipReport(job.name, index=job.index)
+    start = time.perf_counter()
     # fails early on bad input
-    frames, total, fps = open_source(source, args.allow_partial)
+    frames, total, fps = open_source(job.source, args.allow_partial)
     if args.max_frames:
         total = min(total or args.max_frames, args.max_frames)
-    fps = args.fps or fps
-    outputs = OutputWriter(args, fps, background)
-    progress = Progress(total, every=args.progress_every)
-    need_parts = bool(args.save_parts or args.contact_sheet)
+    outputs = OutputWriter(args.output_type, job.out, args.fps or fps,
+                           png=args.png, codec=args.codec, parts=job.parts,
+                           sheet=job.sheet, background=background,
+                           audio_from=wants_audio(args, job),
+                           keep_latest=window is not None)
+    progress = Progress(total, every=args.progress_every, prefix=job.prefix)
+    need_parts = bool(job.parts or job.sheet)
     # decoding (reader thread), the model (here) and encoding (writer
     # thread) overlap; both queues are bounded
     reader = PrefetchIterator(limit_frames(frames, args.max_frames),
                               QUEUE_SIZE)
+    timed_reader = WaitTimer(reader)
     writer = BackgroundWriter(outputs, QUEUE_SIZE)
-    results = inferencer(reader, return_parts=need_parts)
+    results = inferencer(timed_reader, return_parts=need_parts)
+    preview = LatestFramePreview(window, outputs, progress.rate,
+                                 job.name if job.count > 1 else None)
+    waits = 0.0
     try:
         for res in results:
+            t = time.perf_counter()
             writer.submit(res)
             progress.update(res.index + 1)
+            report.frames = res.index + 1
+            keep_going = preview.update()
+            waits += time.perf_counter() - t
+            if not keep_going:
+                report.status = 'stopped'
+                break
+        loop = time.perf_counter() - start
+        results.close()
         writer.close()  # raises the writer thread's error, if any
         progress.finish()
-        return outputs.close()
+        # the last frame too: the window shows every input at least once
+        if report.status != 'stopped' and not preview.update():
+            report.status = 'stopped'
+        written = outputs.close()
     except BaseException:
         progress.finish()
         results.close()
@@ -375,6 +440,124 @@ def run(args):
         raise
     finally:
         reader.close()
+    report.seconds = time.perf_counter() - start
+    report.decode_s, report.render_s = reader.busy_s, writer.busy_s
+    report.model_s = max(0.0, loop - waits - timed_reader.wait_s)
+    if report.status == 'stopped':
+        print(f'{job.prefix}stopped from the preview window after '
+              f'{report.frames} frames', file=sys.stderr)
+    print(f'{job.prefix}{report.stage_line()}', file=sys.stderr)
+    return written, report
+
+
+@dataclass
+class Outcome:
+    """What :func:`run` did, for :func:`main` to print.
+
+    Attributes:
+        written (list[str]): Finished outputs (of this process).
+        reports (list[ClipReport]): Many-input runs: every input (on rank
+            0 of a distributed run; empty on the others).
+        batch (bool): A many-input run.
+        world_size (int): Processes of the run (torchrun).
+    """
+    written: list
+    reports: list
+    batch: bool = False
+    world_size: int = 1
+
+
+def gather_reports(reports, world_size):
+    """All ranks' reports in input order (the same list on every rank)."""
+    if world_size == 1:
+        return reports
+    import torch.distributed as dist
+    every: list = [None] * world_size
+    dist.all_gather_object(every, reports)
+    return sorted((r for part in every for r in part),
+                  key=lambda r: r.index)
+
+
+def run(args, outcome):
+    # cheap checks first: a wrong order or device fails in a second, not
+    # after building the model
+    config, checkpoint = args.paths[-2:]
+    load_config(config, USAGE)
+    check_checkpoint_path(checkpoint, USAGE)
+    check_device(args.device)
+    if args.compile:
+        check_compile(args.device)
+    if args.output_type == 'rgba' and args.codec != 'auto':
+        raise CLIError(f'--codec {args.codec}: --output-type rgba takes the '
+                       'alpha codec of its container (.mov: ProRes 4444, '
+                       '.webm: VP9); drop --codec')
+    if args.show:
+        reason = display_unavailable()
+        if reason is not None:
+            raise CLIError(f'--show: {reason}')
+    jobs = plan_jobs(args)
+    outcome.batch = jobs[0].count > 1
+    rank, world = start_launcher(args)
+    outcome.world_size = world
+    jobs = shard(jobs, rank, world)
+    for job in jobs:
+        check_outputs(args, job)
+    background = parse_background(args.background) \
+        if args.output_type == 'background' else None
+    device = args.device
+    if world > 1 and torch.cuda.is_available() and device in (None, 'cuda'):
+        device = f'cuda:{int(os.environ.get("LOCAL_RANK", rank))}'
+    # a rank without inputs (more ranks than inputs) builds no model
+    inferencer = VideoPortraitInferencer(
+        config, checkpoint, device=device, input_size=args.input_size,
+        refresh_every=args.refresh_every,
+        scene_cut_threshold=args.scene_cut_threshold, amp=args.amp,
+        channels_last=args.channels_last, compile=args.compile) \
+        if jobs else None
+    window = PreviewWindow() if args.show else None
+    reports, stopped = [], False
+    try:
+        for job in jobs:
+            if stopped:
+                reports.append(ClipReport(job.name, index=job.index,
+                                          status='skipped', rank=rank))
+                continue
+            try:
+                written, report = process(args, inferencer, job, background,
+                                          window)
+            except INPUT_ERRORS as e:
+                if not outcome.batch:
+                    raise
+                written = getattr(e, 'written', [])
+                report = ClipReport(job.name, index=job.index,
+                                    status='failed', error=describe(e))
+            report.rank = rank
+            outcome.written += written
+            reports.append(report)
+            stopped = report.status == 'stopped'
+    finally:
+        if window is not None:
+            window.close()
+    if outcome.batch:
+        reports = gather_reports(reports, world)
+        outcome.reports = reports if rank == 0 else []
+
+
+def print_summary(outcome):
+    """The table of a many-input run and its failures; returns whether
+    any input failed."""
+    if not outcome.reports:
+        return False
+    print(format_table(outcome.reports, ranks=outcome.world_size > 1),
+          file=sys.stderr)
+    failed = [r for r in outcome.reports if r.status == 'failed']
+    for r in failed:
+        print(f'infer_video: error: [{r.index}/{len(outcome.reports)}] '
+              f'{r.error}', file=sys.stderr)
+    if failed:
+        print(f'infer_video: error: {len(failed)} of {len(outcome.reports)} '
+              'inputs failed (the others were written)', file=sys.stderr)
+    return bool(failed)
 
 
 def main(argv=None):
@@ -382,25 +565,19 @@ def main(argv=None):
     # a segfault in a decoder thread cannot become a one-line error (it
     # ends the process): at least print which thread's stack crashed
     enable_fault_handler()
-    error, written = None, []
+    error, outcome = None, Outcome([], [])
     # video I/O warnings (partial decode, padded frames) become one line
     # each after the progress line; other warnings are shown as usual
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always', VideoIOWarning)
         warnings.simplefilter('always', VideoIONote)
         try:
-            written = run(args)
+            run(args, outcome)
         except PartialOutputError as e:
-            written = e.written
-            kept = ', '.join(written) or 'none'
-            error = f'{e} (kept the finished outputs: {kept})'
-        except IncompleteVideoError as e:
-            error = (f'{e}; --allow-partial writes the {e.decoded} decoded '
-                     'frames')
-        except CLIError as e:
-            error = str(e)
-        except (OSError, ValueError, TypeError, RuntimeError) as e:
-            error = ' '.join(str(e).split()) or type(e).__name__
+            outcome.written += e.written
+            error = describe(e)
+        except INPUT_ERRORS as e:
+            error = describe(e)
         except KeyboardInterrupt:
             error = 'interrupted'
     for w in caught:
@@ -411,13 +588,20 @@ def main(argv=None):
         else:
             warnings.showwarning(w.message, w.category, w.filename,
                                  w.lineno)
-    for path in written:
+    for path in outcome.written:
         print(f'wrote {path}')
+    code = 1 if print_summary(outcome) else 0
     if error is not None:
         print(f'infer_video: error: {error}'
-              + ('' if written else ' (no output written)'), file=sys.stderr)
-        return 130 if error == 'interrupted' else 1
-    return 0
+              + ('' if outcome.written else ' (no output written)'),
+              file=sys.stderr)
+        code = 130 if error == 'interrupted' else 1
+    sys.stdout.flush()
+    # the ranks meet before leaving (a rank that failed does not wait)
+    close_distributed(completed=error is None)
+    if code == 0:
+        exit_after_distributed()
+    return code
 
 
 if __name__ == '__main__':

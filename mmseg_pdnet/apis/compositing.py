@@ -1,6 +1,7 @@
 # Copyright (c) mmseg-pdnet contributors. All rights reserved.
 """Turn masks into what users want to see: overlays, alpha mattes,
-background replacement, coloured part maps and contact sheets."""
+transparent (BGRA) frames, background replacement, coloured part maps and
+contact sheets."""
 import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..datasets.image_io import read_frame
+from ..utils.file_types import VIDEO_SUFFIXES
 
 # distinct colours (BGR) for the part maps, as in the paper's figure 8
 PART_PALETTE = np.array([[60, 76, 231], [113, 204, 46], [219, 152, 52],
@@ -17,10 +19,16 @@ PART_PALETTE = np.array([[60, 76, 231], [113, 204, 46], [219, 152, 52],
 
 
 def parse_background(spec: str):
-    """``'blur'``, ``'#RRGGBB'`` or an image path -> background spec.
+    """``'blur'``, ``'#RRGGBB'``, an image or a video path -> background.
+
+    A video (a :data:`~mmseg_pdnet.utils.file_types.VIDEO_SUFFIXES` name)
+    is opened and its first frame decoded here, so that a bad clip fails
+    before any work; its frames are streamed later
+    (:class:`~.background_clip.BackgroundClip`).
 
     Returns:
-        str | tuple | np.ndarray: ``'blur'``, a BGR colour, or an image.
+        str | tuple | np.ndarray | BackgroundClip: ``'blur'``, a BGR
+        colour, an image, or a clip.
     """
     if spec == 'blur':
         return 'blur'
@@ -31,8 +39,14 @@ def parse_background(spec: str):
             raise ValueError(f'--background {spec!r}: expected #RRGGBB')
         r, g, b = (int(hex_[i:i + 2], 16) for i in (0, 2, 4))
         return (b, g, r)
+    is_video = spec.lower().endswith(VIDEO_SUFFIXES)
     if not osp.isfile(spec):
-        raise FileNotFoundError(f'{spec}: background image does not exist')
+        raise FileNotFoundError(f'{spec}: background '
+                                f'{"video" if is_video else "image"} does '
+                                'not exist')
+    if is_video:
+        from .background_clip import BackgroundClip  # it imports this
+        return BackgroundClip(spec)
     try:  # the strict reader: truncated files, decompression bombs
         return read_frame(spec)
     except ValueError as e:
@@ -115,6 +129,20 @@ def alpha_matte(prob: np.ndarray) -> np.ndarray:
     """Probability as a 3-channel 0..255 image."""
     a = np.clip(np.rint(prob * 255), 0, 255).astype(np.uint8)
     return cv2.cvtColor(a, cv2.COLOR_GRAY2BGR)
+
+
+def rgba(frame: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """The frame with the foreground probability as its alpha channel.
+
+    Args:
+        frame (np.ndarray): ``(H, W, 3)`` uint8 BGR frame.
+        prob (np.ndarray): ``(H, W)`` probability (or 0/1 mask).
+
+    Returns:
+        np.ndarray: ``(H, W, 4)`` uint8 BGRA, alpha = round(255 * prob).
+    """
+    a = np.clip(np.rint(prob * 255), 0, 255).astype(np.uint8)
+    return np.dstack([frame, a])
 
 
 def colour_parts(parts: np.ndarray, size) -> np.ndarray:
@@ -272,9 +300,12 @@ def render(kind: str, frame: np.ndarray, mask: np.ndarray,
     """One output frame of ``--output-type``.
 
     ``mask``: white portrait on black; ``overlay``: tinted portrait with
-    its outline; ``alpha``: the probability as grey levels; ``background``:
-    the portrait over ``background``; ``side-by-side``: the input and the
-    overlay next to each other, titled (twice the width).
+    its outline; ``alpha``: the probability as grey levels; ``rgba``: the
+    frame with the probability as alpha (``(H, W, 4)`` BGRA);
+    ``background``: the portrait over ``background`` (a colour, ``'blur'``
+    or an image, e.g. the current frame of a background video);
+    ``side-by-side``: the input and the overlay next to each other, titled
+    (twice the width).
     """
     if kind == 'side-by-side':
         return np.concatenate([put_title(frame, 'input'),
@@ -286,9 +317,11 @@ def render(kind: str, frame: np.ndarray, mask: np.ndarray,
         return overlay(frame, mask)
     if kind == 'alpha':
         return alpha_matte(prob if prob is not None else mask)
+    if kind == 'rgba':
+        return rgba(frame, prob if prob is not None else mask)
     if kind == 'background':
         return replace_background(
             frame, prob if prob is not None else mask,
             background if background is not None else 'blur')
     raise ValueError(f'unknown output type {kind!r} (mask, overlay, alpha, '
-                     'background, side-by-side)')
+                     'rgba, background, side-by-side)')

@@ -6,7 +6,7 @@ import pytest
 TOOLS = {
     # tool: a text its --help must show
     'infer_video.py':
-        '--output-type {mask,overlay,alpha,background,side-by-side}',
+        '--output-type {mask,overlay,alpha,rgba,background,side-by-side}',
     'test.py': '(default: 2)',
     'train.py': 'job launcher (default: none)',
     'eval_masks.py': '(default: auto)',

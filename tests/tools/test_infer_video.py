@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmseg_pdnet.apis import video_io
+from mmseg_pdnet.apis import video_io, video_outputs
+from tests.apis.test_preview import xvfb  # noqa: F401  (a fixture)
 from tests.apis.test_video_io import make_truncated_video, video_codec
 
 
@@ -128,7 +129,9 @@ def test_checkpoint_not_matching_config(infer, tmp_path,
     bad = tmp_path / 'bad.pth'
     torch.save({'state_dict': state}, bad)
     out = tmp_path / 'o.mp4'
-    code, io = infer('--out', out, source=tmp_path, ckpt_path=str(bad))
+    code, io = infer('--out', out, source=frame_folder(tmp_path / 'frames',
+                                                       n=2),
+                     ckpt_path=str(bad))
     assert_failed_cleanly(code, io, out, 'does not match')
 
 
@@ -216,9 +219,10 @@ def test_threaded_output_equals_sequential(infer, tmp_path,
     assert not io_threads()
 
 
-def test_writer_error_mid_stream_fails_cleanly(infer, tmp_path):
+def test_writer_error_mid_stream_fails_cleanly(infer, tmp_path,
+                                               monkeypatch):
     src = frame_folder(tmp_path / 'frames', n=8)
-    real_render, calls = infer.tool.render, []
+    real_render, calls = video_outputs.render, []
 
     def render(*args):
         calls.append(1)
@@ -226,7 +230,7 @@ def test_writer_error_mid_stream_fails_cleanly(infer, tmp_path):
             raise OSError('out.mp4: no space left on device')
         return real_render(*args)
 
-    infer.tool.render = render
+    monkeypatch.setattr(video_outputs, 'render', render)
     out = tmp_path / 'o.mp4'
     code, io = infer('--out', out, '--save-parts', source=src)
     assert_failed_cleanly(code, io, out, 'no space left on device')
@@ -234,7 +238,7 @@ def test_writer_error_mid_stream_fails_cleanly(infer, tmp_path):
     assert not io_threads()
 
 
-def test_ctrl_c_removes_the_partial_output(infer, tmp_path):
+def test_ctrl_c_removes_the_partial_output(infer, tmp_path, monkeypatch):
     src = frame_folder(tmp_path / 'frames', n=8)
     real_update = infer.tool.Progress.update
 
@@ -243,7 +247,7 @@ def test_ctrl_c_removes_the_partial_output(infer, tmp_path):
             raise KeyboardInterrupt
         real_update(self, done)
 
-    infer.tool.Progress.update = update
+    monkeypatch.setattr(infer.tool.Progress, 'update', update)
     out = tmp_path / 'o.mp4'
     code, io = infer('--out', out, source=src)
     assert code == 130
@@ -342,15 +346,15 @@ def test_swapped_config_and_checkpoint(infer, tmp_path, capsys,
     assert len(io.err.strip().splitlines()) == 1
 
 
-def test_contact_sheet_covers_the_whole_clip(infer, tmp_path):
+def test_contact_sheet_covers_the_whole_clip(infer, tmp_path, monkeypatch):
     src = frame_folder(tmp_path / 'frames', n=20)
-    real_sheet, labels = infer.tool.contact_sheet, []
+    real_sheet, labels = video_outputs.contact_sheet, []
 
     def contact_sheet(rows, path, **kwargs):
         labels.extend(kwargs['labels'])
         return real_sheet(rows, path, **kwargs)
 
-    infer.tool.contact_sheet = contact_sheet
+    monkeypatch.setattr(video_outputs, 'contact_sheet', contact_sheet)
     sheet = tmp_path / 'sheet.png'
     code, io = infer('--out', tmp_path / 'o.mp4', '--contact-sheet', sheet,
                      source=src)
@@ -445,7 +449,8 @@ def test_unwritable_outputs_are_refused_before_the_work(infer, tmp_path,
     assert not (tmp_path / 'o.mp4').exists()
 
 
-def test_late_contact_sheet_failure_keeps_the_videos(infer, tmp_path):
+def test_late_contact_sheet_failure_keeps_the_videos(infer, tmp_path,
+                                                     monkeypatch):
     src = frame_folder(tmp_path / 'frames', n=2)
     out, sheet = tmp_path / 'o.mp4', tmp_path / 'sheet.png'
 
@@ -453,7 +458,7 @@ def test_late_contact_sheet_failure_keeps_the_videos(infer, tmp_path):
         raise OSError(f'{path}: could not write the contact sheet (disk '
                       'full)')
 
-    infer.tool.contact_sheet = failing_sheet
+    monkeypatch.setattr(video_outputs, 'contact_sheet', failing_sheet)
     code, io = infer('--out', out, '--contact-sheet', sheet, '--save-parts',
                      source=src)
     assert code == 1
@@ -487,3 +492,451 @@ def test_render_side_by_side_panels():
     assert np.array_equal(out[:, :60], put_title(frame, 'input'))
     assert np.array_equal(out[:, 60:], put_title(overlay(frame, mask),
                                                  'PDNet'))
+
+
+# ------------------------------------------------- clips made with PyAV
+
+
+def write_clip(path, n=6, size=(48, 64), fps=25, tone=False, shift=0):
+    """An H.264 clip of ``n`` distinct frames (a square moving over a
+    gradient) and, with ``tone``, a 440 Hz AAC tone as long as the video.
+    """
+    av = pytest.importorskip('av')
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    with av.open(str(path), 'w') as c:
+        video = c.add_stream('libx264', rate=fps)
+        video.height, video.width, video.pix_fmt = h, w, 'yuv420p'
+        audio = c.add_stream('aac', rate=48000, layout='mono') if tone \
+            else None
+        for i in range(n):
+            frame = np.dstack([xx * 3, yy * 4, np.full_like(xx, 60 + shift)
+                               ]).astype(np.uint8)
+            frame[10:30, 5 + 4 * i:25 + 4 * i] = 230
+            for p in video.encode(av.VideoFrame.from_ndarray(
+                    frame, format='bgr24')):
+                c.mux(p)
+        for p in video.encode():
+            c.mux(p)
+        if audio is not None:
+            rate, samples = 48000, round(48000 * n / fps)
+            t = np.arange(samples) / rate
+            wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for start in range(0, samples, 1024):
+                chunk = wave[None, start:start + 1024]
+                frame = av.AudioFrame.from_ndarray(chunk, format='fltp',
+                                                   layout='mono')
+                frame.sample_rate, frame.pts = rate, start
+                for p in audio.encode(frame):
+                    c.mux(p)
+            for p in audio.encode():
+                c.mux(p)
+    return path
+
+
+def streams(path):
+    """``{kind: [codec name, ...]}`` of a file, read with PyAV."""
+    av = pytest.importorskip('av')
+    with av.open(str(path)) as c:
+        kinds = {}
+        for s in c.streams:
+            kinds.setdefault(s.type, []).append(s.codec_context.name)
+        return kinds
+
+
+def decoded_seconds(path, kind):
+    """Seconds of decoded ``kind`` ('audio' / 'video') in a file."""
+    av = pytest.importorskip('av')
+    with av.open(str(path)) as c:
+        stream = getattr(c.streams, kind)[0]
+        if kind == 'audio':
+            return sum(f.samples for f in c.decode(stream)) / \
+                stream.codec_context.sample_rate
+        return sum(1 for _ in c.decode(stream)) / float(stream.average_rate)
+
+
+def expected_results(tiny_model_files, source):
+    """What the tiny model gives for ``source``, frame by frame."""
+    from mmseg_pdnet.apis import VideoPortraitInferencer
+    inferencer = VideoPortraitInferencer(*tiny_model_files, device='cpu')
+    return list(inferencer(str(source)))
+
+
+def count_builds(infer):
+    """Wrap the tool's inferencer class; returns the list of builds."""
+    real, built = infer.tool.VideoPortraitInferencer, []
+
+    def build(*args, **kwargs):
+        built.append(1)
+        return real(*args, **kwargs)
+
+    infer.tool.VideoPortraitInferencer = build
+    return built
+
+
+def refuse_model(infer):
+    built = []
+    infer.tool.VideoPortraitInferencer = lambda *a, **k: built.append(1)
+    return built
+
+
+# ------------------------------------------------------ transparent outputs
+
+
+def test_rgba_png_sequence_has_the_probability_as_alpha(
+        infer, tmp_path, tiny_model_files):
+    src = frame_folder(tmp_path / 'frames', n=3)
+    out = tmp_path / 'rgba'
+    code, io = infer('--out', out, '--png', '--output-type', 'rgba',
+                     source=src)
+    assert code == 0, io.err
+    for i, res in enumerate(expected_results(tiny_model_files, src)):
+        got = cv2.imread(str(out / f'{i:05d}.png'), cv2.IMREAD_UNCHANGED)
+        assert got.shape == (48, 64, 4)
+        np.testing.assert_array_equal(got[..., :3], res.frame)
+        np.testing.assert_array_equal(got[..., 3], np.rint(res.prob * 255))
+
+
+@pytest.mark.parametrize('suffix', video_io.ALPHA_VIDEO_SUFFIXES
+                         if hasattr(video_io, 'ALPHA_VIDEO_SUFFIXES') else [])
+def test_rgba_video_carries_alpha(infer, tmp_path, tiny_model_files, suffix):
+    av = pytest.importorskip('av')
+    src = frame_folder(tmp_path / 'frames', n=3)
+    out = tmp_path / f'rgba{suffix}'
+    code, io = infer('--out', out, '--output-type', 'rgba', source=src)
+    assert code == 0, io.err
+    expected = expected_results(tiny_model_files, src)
+    with av.open(str(out)) as c:
+        stream = c.streams.video[0]
+        if suffix == '.webm':  # FFmpeg's own vp9 decoder drops the alpha
+            decoder = av.CodecContext.create('libvpx-vp9', 'r')
+            frames = [f for p in c.demux(stream) if p.size
+                      for f in decoder.decode(p)]
+        else:
+            frames = list(c.decode(stream))
+        assert all('a' in f.format.name for f in frames)  # yuva...
+        frames = [f.to_ndarray(format='bgra') for f in frames]
+    assert len(frames) == 3
+    for got, res in zip(frames, expected):
+        alpha = np.rint(res.prob * 255)
+        # within the codec's tolerance (ProRes 4444 is near lossless)
+        assert np.abs(got[..., 3].astype(float) - alpha).mean() < 3, suffix
+
+
+def test_rgba_in_a_container_without_alpha_is_refused_first(infer,
+                                                           tmp_path):
+    src = frame_folder(tmp_path / 'frames', n=2)
+    built = refuse_model(infer)
+    out = tmp_path / 'o.mp4'
+    code, io = infer('--out', out, '--output-type', 'rgba', source=src)
+    assert code == 1 and not built and not out.exists()
+    line = io.err.strip().splitlines()[-1]
+    assert line.startswith(f'infer_video: error: --output-type rgba: {out} '
+                           'cannot carry an alpha channel; ')
+    assert 'or --png for PNGs with alpha)' in line
+    assert len(io.err.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------- audio
+
+
+def test_audio_is_kept_unless_dropped(infer, tmp_path):
+    clip = write_clip(tmp_path / 'talk.mp4', n=8, tone=True)
+    out = tmp_path / 'o.mp4'
+    code, io = infer('--out', out, '--max-frames', 5, source=clip)
+    assert code == 0, io.err
+    assert streams(out)['audio'] == ['aac']
+    # cut to the output's 5 frames, to within one frame (40 ms)
+    assert abs(decoded_seconds(out, 'audio') - 5 / 25) <= 1 / 25
+    code, io = infer('--out', out, '--no-audio', source=clip)
+    assert code == 0, io.err
+    assert set(streams(out)) == {'video'}
+    # inputs without audio: nothing to keep, no complaint
+    silent = write_clip(tmp_path / 'silent.mp4', n=3)
+    code, io = infer('--out', out, source=silent)
+    assert code == 0 and 'warning' not in io.err, io.err
+    assert set(streams(out)) == {'video'}
+
+
+# -------------------------------------------------------- video background
+
+
+def write_solid_clip(path, colours, size=(24, 32)):
+    from tests.apis.test_compositing import write_lossless_clip
+    return write_lossless_clip(path, colours, size)
+
+
+@pytest.mark.parametrize('colours', [3, 10], ids=['looped', 'cut'])
+def test_video_background_follows_the_frames(infer, tmp_path,
+                                             tiny_model_files, colours):
+    from mmseg_pdnet.apis.compositing import replace_background
+    palette = [(40 * i % 256, 250 - 25 * i, 100 + 15 * i)
+               for i in range(colours)]
+    # 24x32: another size and aspect than the 48x64 frames (covered)
+    background = write_solid_clip(tmp_path / 'bg.mkv', palette)
+    src = frame_folder(tmp_path / 'frames', n=7)
+    out = tmp_path / 'composite'
+    code, io = infer('--out', out, '--png', '--output-type', 'background',
+                     '--background', background, source=src)
+    assert code == 0, io.err
+    written = sorted(out.iterdir())
+    assert len(written) == 7
+    for i, res in enumerate(expected_results(tiny_model_files, src)):
+        want = replace_background(res.frame, res.prob,
+                                  palette[i % colours])
+        np.testing.assert_array_equal(cv2.imread(str(written[i])), want,
+                                      err_msg=f'frame {i}')
+    assert not [t for t in threading.enumerate()
+                if t.name == 'background-reader']
+
+
+def test_bad_background_video_is_refused_first(infer, tmp_path):
+    src = frame_folder(tmp_path / 'frames', n=2)
+    junk = tmp_path / 'junk.mp4'
+    junk.write_bytes(np.random.default_rng(0).bytes(2048))
+    built = refuse_model(infer)
+    out = tmp_path / 'o.mp4'
+    code, io = infer('--out', out, '--output-type', 'background',
+                     '--background', junk, source=src)
+    assert code == 1 and not built and not out.exists()
+    lines = io.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f'infer_video: error: --background {junk}: ')
+    assert lines[0].endswith('(no output written)')
+
+
+# ------------------------------------------------------------ many inputs
+
+
+@pytest.fixture
+def clips(tmp_path):
+    """A folder of three clips of 4, 3 and 5 frames (a.mp4, b.mp4, c.mov).
+    """
+    folder = tmp_path / 'clips'
+    folder.mkdir()
+    for name, n in (('a.mp4', 4), ('b.mp4', 3), ('c.mov', 5)):
+        write_clip(folder / name, n=n, shift=n)
+    return folder
+
+
+def test_folder_of_videos_one_model_one_table(infer, tmp_path, clips):
+    built = count_builds(infer)
+    out = tmp_path / 'out'
+    code, io = infer('--out', out, '--output-type', 'mask', source=clips)
+    assert code == 0, io.err
+    assert len(built) == 1  # the model is loaded once
+    assert sorted(p.name for p in out.iterdir()) == ['a.mp4', 'b.mp4',
+                                                     'c.mp4']
+    for name, n in (('a', 4), ('b', 3), ('c', 5)):
+        assert count_frames(out / f'{name}.mp4') == (n, (48, 64))
+        assert f'wrote {out / name}.mp4' in io.out
+    # one progress line per input, named
+    for i, name in enumerate(['a.mp4', 'b.mp4', 'c.mov']):
+        assert f'[{i + 1}/3] {clips / name}: ' in io.err
+    table = io.err[io.err.index('file  '):].splitlines()
+    assert table[0].split()[:3] == ['file', 'frames', 'frames/s']
+    rows = [line.split() for line in table[2:5]]
+    assert [(r[0], r[1], r[-1]) for r in rows] == [
+        (str(clips / 'a.mp4'), '4', 'ok'), (str(clips / 'b.mp4'), '3', 'ok'),
+        (str(clips / 'c.mov'), '5', 'ok')]
+    assert table[-1].split()[:2] == ['total', '12']
+
+
+def test_a_bad_input_does_not_stop_the_others(infer, tmp_path, clips):
+    (clips / 'broken.mp4').write_bytes(b'\x00' * 100)
+    out = tmp_path / 'out'
+    code, io = infer('--out', out, '--png', '--ext', '.mov',
+                     source=f'{clips}/*')
+    assert code == 1
+    # PNG sequences: one folder per input
+    assert sorted(p.name for p in out.iterdir()) == ['a', 'b', 'c']
+    assert len(list((out / 'c').iterdir())) == 5
+    errors = [line for line in io.err.splitlines() if 'error' in line]
+    # sorted: a.mp4, b.mp4, broken.mp4, c.mov
+    assert errors == [
+        f'infer_video: error: [3/4] {clips / "broken.mp4"}: not a readable '
+        'video',
+        'infer_video: error: 1 of 4 inputs failed (the others were '
+        'written)']
+    row = [line.split() for line in io.err.splitlines()
+           if line.startswith(str(clips / 'broken.mp4'))][0]
+    assert row[1:3] == ['0', '-'] and row[-1] == 'failed'
+    assert not list(out.glob('.*partial*'))
+
+
+def test_many_inputs_need_an_output_folder(infer, tmp_path, clips):
+    built = refuse_model(infer)
+    code, io = infer('--out', tmp_path / 'o.mp4', source=clips)
+    assert code == 1 and not built
+    assert io.err.strip() == (
+        f'infer_video: error: --out {tmp_path / "o.mp4"}: with 3 inputs, '
+        '--out is a folder (each output is named after its input) (no '
+        'output written)')
+    (clips / 'a.avi').write_bytes(b'x')  # a.mp4 and a.avi -> out/a.mp4
+    code, io = infer('--out', tmp_path / 'out', source=clips)
+    assert code == 1 and not built
+    assert (f'{clips / "a.avi"} and {clips / "a.mp4"} would both write '
+            f'{tmp_path / "out" / "a.mp4"}') in io.err
+
+
+def test_mixed_and_empty_folders_are_refused_first(infer, tmp_path, clips):
+    built = refuse_model(infer)
+    cv2.imwrite(str(clips / '000.png'), np.zeros((8, 8, 3), np.uint8))
+    code, io = infer('--out', tmp_path / 'out', source=clips)
+    assert code == 1 and not built
+    assert io.err.strip() == (
+        f'infer_video: error: {clips}: folder holds both frames (1 images, '
+        'e.g. 000.png) and videos (3, e.g. a.mp4); a folder is one video of '
+        'frames or a folder of videos: move one kind out (no output '
+        'written)')
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    code, io = infer('--out', tmp_path / 'o.mp4', source=empty)
+    assert code == 1 and not built
+    assert io.err.strip().startswith(
+        f'infer_video: error: {empty}: folder holds no image frame and no '
+        'video')
+
+
+def test_torchrun_shards_the_inputs(tmp_path, clips, tiny_model_files):
+    """2 CPU processes (gloo): rank 0 takes inputs 1 and 3, rank 1 input 2;
+    rank 0 prints the table of all."""
+    import subprocess
+    import sys
+
+    from tests.engine.test_ddp import free_port
+    from tests.helpers import ROOT
+    out = tmp_path / 'out'
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1',
+               PYTHON=sys.executable, PORT=str(free_port()))
+    cmd = ['bash', os.path.join(ROOT, 'tools', 'dist_infer.sh'),
+           *tiny_model_files, '2', f'{clips}/*', '--out', str(out),
+           '--output-type', 'mask', '--device', 'cpu']
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=240)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert 'terminate called' not in log, log[-4000:]
+    for name, n in (('a', 4), ('b', 3), ('c', 5)):
+        assert count_frames(out / f'{name}.mp4') == (n, (48, 64))
+    rows = {line.split()[0]: line.split() for line in log.splitlines()
+            if line.startswith(str(clips))}
+    # file, frames, ..., status, rank
+    assert {os.path.basename(k): (v[1], v[-2], v[-1])
+            for k, v in rows.items()} == {
+        'a.mp4': ('4', 'ok', '0'), 'b.mp4': ('3', 'ok', '1'),
+        'c.mov': ('5', 'ok', '0')}
+    assert log.count('total  ') == 1  # one table, on rank 0
+
+
+def test_other_launchers_are_refused(infer, tmp_path, clips):
+    code, io = infer('--out', tmp_path / 'out', '--launcher', 'slurm',
+                     source=clips)
+    assert code == 1 and '--launcher slurm: infer_video shards its inputs ' \
+        'under torchrun: use --launcher pytorch' in io.err
+
+
+# ---------------------------------------------------------------- preview
+
+
+def test_show_without_a_display_is_refused_first(infer, tmp_path,
+                                                 monkeypatch):
+    from mmseg_pdnet.apis import preview
+    if not preview.sys.platform.startswith('linux'):
+        pytest.skip('DISPLAY matters on Linux only')
+    monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
+    src = frame_folder(tmp_path / 'frames', n=2)
+    built = refuse_model(infer)
+    code, io = infer('--show', source=src)
+    assert code == 1 and not built
+    assert io.err.strip() == (
+        'infer_video: error: --show: no display: DISPLAY is not set (run it '
+        'on a desktop, over ssh -X, or under xvfb-run) (no output written)')
+
+
+class FakeWindow:
+    """Records what the preview shows; asks to stop after ``stop_at``."""
+
+    def __init__(self, stop_at=None):
+        self.images, self.stop_at, self.closed = [], stop_at, False
+
+    def __call__(self, *args, **kwargs):  # stands in for the class
+        return self
+
+    def show(self, image):
+        self.images.append(image)
+        return self.stop_at is None or len(self.images) < self.stop_at
+
+    def close(self):
+        self.closed = True
+
+
+def test_closing_the_preview_finishes_the_outputs(infer, tmp_path,
+                                                  monkeypatch, clips):
+    window = FakeWindow(stop_at=1)  # q at the first frame shown
+    infer.tool.PreviewWindow = window
+    infer.tool.display_unavailable = lambda: None
+    out = tmp_path / 'out'
+    code, io = infer('--out', out, '--show', source=clips)
+    assert code == 0, io.err
+    assert window.closed and len(window.images) == 1
+    assert window.images[0].shape == (48, 64, 3)
+    # the first input is cut where the window closed, complete and
+    # playable; the others are not started
+    n, size = count_frames(out / 'a.mp4')
+    assert 1 <= n <= 4 and size == (48, 64)
+    assert sorted(p.name for p in out.iterdir()) == ['a.mp4']
+    statuses = [line.split()[-1] for line in io.err.splitlines()
+                if line.startswith(str(clips))]
+    assert statuses == ['stopped', 'skipped', 'skipped']
+
+
+def test_show_alone_previews_without_writing(infer, tmp_path):
+    window = FakeWindow()
+    infer.tool.PreviewWindow = window
+    infer.tool.display_unavailable = lambda: None
+    src = frame_folder(tmp_path / 'frames', n=4)
+    code, io = infer('--show', '--output-type', 'rgba', source=src)
+    assert code == 0, io.err
+    assert 1 <= len(window.images) <= 4 and io.out == ''
+    # transparency is shown over a checkerboard
+    assert window.images[-1].shape == (48, 64, 3)
+
+
+def test_show_under_a_virtual_display(tmp_path, xvfb, tiny_model_files):
+    """The real window, on Xvfb (in a process of its own: Qt stays bound
+    to its X server)."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+    src = frame_folder(tmp_path / 'frames', n=4)
+    out = tmp_path / 'o.mp4'
+    env = dict(os.environ, DISPLAY=xvfb, PYTHONPATH=ROOT,
+               OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'infer_video.py'),
+         str(src), *tiny_model_files, '--out', str(out), '--show',
+         '--device', 'cpu'], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert count_frames(out) == (4, (48, 64))
+    assert f'wrote {out}' in proc.stdout
+
+
+# ----------------------------------------------------------------- timing
+
+
+def test_each_run_ends_with_the_time_per_stage(infer, tmp_path):
+    src = frame_folder(tmp_path / 'frames', n=3)
+    code, io = infer('--out', tmp_path / 'o.mp4', source=src)
+    assert code == 0, io.err
+    import re
+    line = [x for x in io.err.splitlines() if x.startswith('per frame: ')]
+    assert len(line) == 1 and re.fullmatch(
+        r'per frame: decode \d+\.\d ms, model \d+\.\d ms, render/encode '
+        r'\d+\.\d ms \((the model|decode|render/encode) bounds the speed\)',
+        line[0]), io.err
+    model_ms = float(re.search(r'model (\S+) ms', line[0]).group(1))
+    assert model_ms > 0
