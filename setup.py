@@ -105,6 +105,8 @@ setup(
     extras_require={
         'tests': [
             'pytest', 'onnx', 'onnxruntime', 'scikit-video',
+            # `make test` spreads the tests over the cores (pytest -n)
+            'pytest-xdist',
             # `mim search mmseg_pdnet` (tests/test_model_index.py)
             'openmim==0.3.9',
             # openmim -> opendatalab -> openxlab, which mim's search does not

@@ -1,5 +1,7 @@
 """Session-wide setup and fixtures shared by several test directories
 (plain helpers live in :mod:`tests.helpers`)."""
+import os
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -10,7 +12,21 @@ import mmseg_pdnet  # noqa: F401  (registers the plugin)
 from tests.helpers import build_model, import_tool, write_tiny_model_config
 
 register_all_modules(init_default_scope=True)
-torch.set_num_threads(2)
+
+
+def _torch_threads() -> int:
+    """2 threads in one pytest process; under pytest-xdist (`make test`:
+    one worker per core) the cores shared out, so that the workers and
+    the tools they start do not oversubscribe the CPU."""
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', 1))
+    return max(1, min(2, (os.cpu_count() or 1) // workers))
+
+
+TORCH_THREADS = _torch_threads()
+torch.set_num_threads(TORCH_THREADS)
+if 'PYTEST_XDIST_WORKER' in os.environ:
+    # the tools' subprocesses (tools/train.py ...) inherit it
+    os.environ['OMP_NUM_THREADS'] = str(TORCH_THREADS)
 
 
 @pytest.fixture(autouse=True)

@@ -39,3 +39,16 @@ def test_heartbeat_passes_a_failure_on():
     assert proc.returncode == 3
     assert 'step: FAILED (exit 3)' in proc.stdout
     assert "NOT-REACHED" not in proc.stdout
+
+
+def test_a_bad_mmcv_ops_switch_is_one_line_before_any_step(tmp_path):
+    proc = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'setup_env.sh')],
+        capture_output=True, text=True, timeout=60,
+        env={'PDNET_MMCV_OPS': 'yes', 'PATH': '/usr/bin:/bin',
+             'HOME': str(tmp_path)})
+    assert proc.returncode == 2
+    assert proc.stdout == ''
+    assert proc.stderr == (
+        'setup_env.sh: error: PDNET_MMCV_OPS=yes: expected 0 (mmcv without '
+        'compiled ops, the default) or 1 (compile them)\n')
