@@ -96,6 +96,8 @@ setup(
         'mmsegmentation==1.2.2',
         'numpy',
         'opencv-python',
+        # PyAV decodes and encodes every video file (its wheels bundle FFmpeg)
+        'av>=18.1',
         # imported by mmseg 1.2.2 at run time but listed only as extras there
         'ftfy',
         'regex',
