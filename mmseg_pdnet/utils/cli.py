@@ -417,6 +417,33 @@ def check_checkpoint_path(path: str, usage: str) -> str:
     return path
 
 
+def build_test_dataset(cfg: Config, data_root: Optional[str] = None):
+    """The config's test set, built as ``tools/test.py`` sees it.
+
+    Args:
+        cfg (Config): The loaded config (changed in place by
+            ``data_root``).
+        data_root (str, optional): A ``--data-root`` that replaces the
+            config's dataset folder.
+
+    Returns:
+        BaseDataset: ``cfg.test_dataloader.dataset``, built.
+
+    Raises:
+        CLIError: ``data_root`` is not a folder.
+    """
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+
+    from . import set_data_root
+    if data_root is not None:
+        if not osp.isdir(data_root):
+            raise CLIError(f'--data-root {data_root}: no such folder')
+        set_data_root(cfg, data_root)
+    init_default_scope('mmseg')
+    return DATASETS.build(cfg.test_dataloader.dataset)
+
+
 def _existing_ancestor(path: str) -> str:
     """The nearest part of ``path`` (itself included) that exists."""
     current = osp.abspath(path)

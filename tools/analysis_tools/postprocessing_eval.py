@@ -35,8 +35,6 @@ from collections import OrderedDict
 from typing import Dict, List
 
 from mmengine.config import DictAction
-from mmengine.registry import init_default_scope
-from mmseg.registry import DATASETS
 
 import mmseg_pdnet  # noqa: F401  (registers the plugin)
 from mmseg_pdnet.apis import VideoPortraitInferencer
@@ -45,11 +43,11 @@ from mmseg_pdnet.apis.temporal_filter import TemporalFilter
 from mmseg_pdnet.datasets.image_io import read_frame, read_mask
 from mmseg_pdnet.evaluation.metrics import (binarize_probability,
                                             evaluate_frame, summarize)
-from mmseg_pdnet.utils import CheckpointError, set_data_root
+from mmseg_pdnet.utils import CheckpointError
 from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
-                                   check_checkpoint_path, check_device,
-                                   check_output_file, load_config,
-                                   positive_float)
+                                   build_test_dataset, check_checkpoint_path,
+                                   check_device, check_output_file,
+                                   load_config, positive_float)
 
 USAGE = 'postprocessing_eval.py CONFIG CHECKPOINT'
 #: variant -> (guided upsampling, temporal filter)
@@ -123,12 +121,7 @@ def test_clips(cfg, data_root=None) -> List[dict]:
             stream renews no reference; the test set must use
             ``ref_strategy='first'``).
     """
-    if data_root is not None:
-        if not osp.isdir(data_root):
-            raise CLIError(f'--data-root {data_root}: no such folder')
-        set_data_root(cfg, data_root)
-    init_default_scope('mmseg')
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    dataset = build_test_dataset(cfg, data_root)
     clips: Dict[str, dict] = OrderedDict()
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)

@@ -21,23 +21,19 @@ Example:
 """
 import argparse
 import json
-import os.path as osp
 import sys
 from typing import Dict, List
 
 import numpy as np
-from mmengine.registry import init_default_scope
-from mmseg.registry import DATASETS
 
 import mmseg_pdnet  # noqa: F401  (registers the plugin)
 from mmseg_pdnet.apis import VideoPortraitInferencer
 from mmseg_pdnet.datasets.image_io import read_frame, read_mask
 from mmseg_pdnet.evaluation.metrics import (binarize_probability,
                                             evaluate_frame, summarize)
-from mmseg_pdnet.utils import set_data_root
 from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
-                                   check_checkpoint_path, check_device,
-                                   load_config)
+                                   build_test_dataset, check_checkpoint_path,
+                                   check_device, load_config)
 
 USAGE = 'reference_sensitivity.py CONFIG CHECKPOINT'
 SUBSTITUTES = ('reference', 'other-clip', 'target', 'grey')
@@ -65,12 +61,7 @@ def test_frames(cfg, data_root=None) -> List[dict]:
         CLIError: when the config's test set gives more than one reference
             per frame (the streaming API, used here, takes one).
     """
-    if data_root is not None:
-        if not osp.isdir(data_root):
-            raise CLIError(f'--data-root {data_root}: no such folder')
-        set_data_root(cfg, data_root)
-    init_default_scope('mmseg')
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    dataset = build_test_dataset(cfg, data_root)
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]
     if any(len(info['ref_img_paths']) != 1 for info in infos):
         raise CLIError('this tool swaps one reference frame; the test set '

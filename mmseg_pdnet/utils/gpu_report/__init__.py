@@ -13,5 +13,6 @@
 * :mod:`.recipe_run`: ``tools/train.py`` on the paper config, then
   ``--resume``;
 * :mod:`.nvenc`: whether the GPU's video encoder is usable from PyAV;
-* :mod:`.markdown`: the report as a Markdown page.
+* :mod:`.markdown`: the report as a Markdown page;
+* :mod:`.command`: a timed subprocess of a section.
 """

@@ -3,11 +3,11 @@
 import os
 import os.path as osp
 import re
-import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from typing import List, Sequence
+
+from .command import run_command
 
 # a test file with tests that depend on CUDA asks this
 _CUDA_MARK = re.compile(r'torch\.cuda\.is_available\(\)')
@@ -82,13 +82,8 @@ def run_cuda_tests(root: str, out_dir: str, files: Sequence[str],
     xml = osp.join(out_dir, 'cuda_tests.xml')
     cmd = [sys.executable, '-m', 'pytest', '-q', '-k', 'cuda',
            '-p', 'no:cacheprovider', f'--junitxml={xml}', *files]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
-                          timeout=timeout_s)
-    result = dict(command=' '.join(['python', *cmd[1:]]),
-                  returncode=proc.returncode,
-                  wall_s=time.perf_counter() - start,
-                  output_tail=proc.stdout.strip().splitlines()[-5:])
+    proc, result = run_command(cmd, root, timeout_s)
+    result['output_tail'] = proc.stdout.strip().splitlines()[-5:]
     if not osp.isfile(xml):
         raise RuntimeError(f'pytest wrote no {xml} (exit status '
                            f'{proc.returncode}): {proc.stderr.strip()[-300:]}')

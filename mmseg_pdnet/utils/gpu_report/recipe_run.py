@@ -8,7 +8,6 @@ import math
 import os
 import os.path as osp
 import shutil
-import subprocess
 import sys
 import time
 from typing import List, Sequence, Tuple
@@ -16,6 +15,8 @@ from typing import List, Sequence, Tuple
 import torch
 
 from mmseg_pdnet.datasets.synthetic import make_demo_dataset
+
+from .command import run_command
 
 #: the paper config's still-image sets (EG1800, Supervisely, COCO-person)
 IMAGE_SETS = 3
@@ -70,12 +71,7 @@ def _scalars(work_dir: str) -> List[dict]:
 
 def _train(root: str, args: Sequence[str], timeout_s: int) -> dict:
     cmd = [sys.executable, osp.join(root, 'tools', 'train.py'), *args]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
-                          timeout=timeout_s)
-    result = dict(command=' '.join(['python', *cmd[1:]]),
-                  returncode=proc.returncode,
-                  wall_s=time.perf_counter() - start)
+    proc, result = run_command(cmd, root, timeout_s)
     if proc.returncode != 0:
         result['stderr_tail'] = proc.stderr.strip().splitlines()[-8:]
     return result

@@ -3,14 +3,13 @@
 generated clip, in a subprocess, as a user runs it."""
 import os.path as osp
 import re
-import subprocess
 import sys
-import time
 from typing import Optional, Sequence
 
 import torch
 
 from .clips import count_frames
+from .command import run_command
 
 # infer_video's last progress line: "<n> frames in <s> s, <f> frames/s"
 _SUMMARY = re.compile(r'(\d+) frames in ([\d.]+) s, ([\d.]+) frames/s')
@@ -86,13 +85,8 @@ def run_infer_video(root: str, clip: str, config: str, checkpoint: str,
     cmd = [sys.executable, osp.join(root, 'tools', 'infer_video.py'), clip,
            config, checkpoint, '--out', out, '--output-type', 'mask',
            '--device', device, *extra]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
-                          timeout=timeout_s)
-    result = dict(command=' '.join(['python', *cmd[1:]]),
-                  returncode=proc.returncode,
-                  wall_s=time.perf_counter() - start,
-                  summary=parse_summary(proc.stderr + proc.stdout))
+    proc, result = run_command(cmd, root, timeout_s)
+    result['summary'] = parse_summary(proc.stderr + proc.stdout)
     if proc.returncode != 0:
         result['stderr_tail'] = proc.stderr.strip().splitlines()[-5:]
         return result
