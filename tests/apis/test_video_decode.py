@@ -5,13 +5,13 @@ import os.path as osp
 from fractions import Fraction
 
 import av
-import cv2
 import numpy as np
 import pytest
 
 from mmseg_pdnet.apis.video_decode import open_source, probe_video
 from mmseg_pdnet.apis.video_errors import (IncompleteVideoError,
                                            VideoIOWarning)
+from tests.apis.test_video_io import read_all
 from tests.helpers import ROOT
 
 ROTATED = osp.join(ROOT, 'tests', 'data', 'rotated_90.mp4')
@@ -34,16 +34,6 @@ def write(path, n, codec='libx264', rate=Fraction(30000, 1001)):
     return path
 
 
-def opencv_frames(path):
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            return out
-        out.append(frame)
-
-
 def test_probe_and_decode_give_the_exact_count_and_rate(tmp_path):
     video = write(tmp_path / 'ntsc.mp4', 13)
     info = probe_video(str(video))
@@ -56,7 +46,7 @@ def test_probe_and_decode_give_the_exact_count_and_rate(tmp_path):
     got = list(frames)
     assert total == 13 and fps == info.fps and len(got) == 13
     # the same pixels as OpenCV's decoder gives (both convert with swscale)
-    reference = opencv_frames(video)
+    reference = read_all(video)
     assert len(reference) == 13
     for ours, theirs in zip(got, reference):
         assert ours.shape == (48, 64, 3) and ours.dtype == np.uint8
@@ -70,7 +60,7 @@ def test_rotation_is_applied_as_opencv_does():
     assert info.rotation == 90 and info.size == (64, 48)
     frames, total, _ = open_source(ROTATED)
     got = list(frames)
-    reference = opencv_frames(ROTATED)
+    reference = read_all(ROTATED)
     assert total == len(got) == len(reference) == 10
     for ours, theirs in zip(got, reference):
         assert ours.shape == (64, 48, 3)
