@@ -5,7 +5,7 @@ DEMO_DIR ?= work_dirs/demo
 # (0: the whole suite in one process)
 TEST_WORKERS ?= 2
 
-.PHONY: setup test demo clean-venv
+.PHONY: setup test demo gpu-report clean-venv
 
 setup:
 	@bash tools/setup_env.sh
@@ -15,6 +15,11 @@ test: setup
 
 demo: setup
 	bash tools/run_demo.sh $(DEMO_DIR)
+
+# on a CUDA machine set up by hand (make setup installs CPU torch):
+# work_dirs/gpu_report/report.{json,md}
+gpu-report:
+	$(PY) tools/analysis_tools/gpu_report.py
 
 clean-venv:
 	rm -rf .venv
