@@ -13,6 +13,8 @@ Examples:
     python tools/infer_video.py frames/ CONFIG CKPT --out masks --png \\
         --output-type mask
     python tools/infer_video.py --camera 0 CONFIG CKPT --show
+    python tools/infer_video.py in.mp4 CONFIG CKPT --out out.mp4 \\
+        --upsampling guided --temporal-filter
 
 INPUT is a video file or a folder of frames (images, sorted by name: one
 video). A folder of videos, a quoted glob ('clips/*.mp4'; matching videos
@@ -49,6 +51,17 @@ many frames were written). MP4s are H.264 when PyAV is installed
 height are padded to even size (a warning states both sizes); --png keeps
 the exact size. Frames are decoded and the output encoded in background
 threads, so the model does not wait on I/O.
+
+Two optional post-processing steps, both off by default: --upsampling
+guided upsamples the probability to the frame along the frame's own edges
+(a fast guided filter) instead of bilinearly, and --temporal-filter
+steadies the masks from frame to frame where the picture is still. Both
+are measured in README.md ("Run on your video"), with
+tools/analysis_tools/postprocessing_eval.py.
+
+A model that calls an mmcv op which this environment lacks (mmcv
+installed without its compiled ops) ends with one line naming the op and
+the command that builds them (exit 1).
 """
 import argparse
 import os
@@ -88,6 +101,7 @@ from mmseg_pdnet.utils.cli import (CLIError, HelpFormatter,
                                    positive_float, positive_int)
 from mmseg_pdnet.utils.file_types import (ALPHA_VIDEO_SUFFIXES,
                                           IMAGE_SUFFIXES, VIDEO_SUFFIXES)
+from mmseg_pdnet.utils.mmcv_ops import MMCVOpNotCompiled
 
 OUTPUT_TYPES = ('mask', 'overlay', 'alpha', 'rgba', 'background',
                 'side-by-side')
@@ -180,6 +194,30 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar='T',
                         help='renew the reference on a scene cut (mean '
                         'abs. thumbnail difference, 0-255; e.g. 30)')
+    parser.add_argument('--upsampling', choices=('bilinear', 'guided'),
+                        default='bilinear',
+                        help='from the model size to the frame: bilinear '
+                        '(as the model\'s own predict), or guided: '
+                        'edge-aware upsampling of the probability, guided '
+                        'by the frame (measured in README.md, "Run on your '
+                        'video")')
+    parser.add_argument('--guided-radius', type=positive_int, metavar='R',
+                        help='with --upsampling guided: window radius in '
+                        'pixels of the model input (default: 6; a larger '
+                        'input wants a proportionally larger one)')
+    parser.add_argument('--guided-eps', type=positive_float, metavar='EPS',
+                        help='with --upsampling guided: regularisation '
+                        '(guide in [0, 1]); edges of contrast above about '
+                        'sqrt(EPS) are followed (default: 1e-3)')
+    parser.add_argument('--temporal-filter',
+                        # None, not False: BooleanOptionalAction would
+                        # print "(default: False)" itself
+                        action=argparse.BooleanOptionalAction,
+                        help='steadier masks frame to frame: smooth the '
+                        'probability over time where the picture is still '
+                        'and the prediction unsure (restarts at each new '
+                        'reference; measured in README.md, "Run on your '
+                        'video"); off by default')
     parser.add_argument('--input-size', type=positive_int, nargs=2,
                         metavar=('H', 'W'),
                         help='model input size (default: the config\'s '
@@ -219,7 +257,22 @@ def parse_args(argv=None):
     if args.out is None and not args.show:
         parser.error('the following argument is required: --out (or --show '
                      'for a preview only)')
+    if args.upsampling != 'guided':
+        for flag in ('guided_radius', 'guided_eps'):
+            if getattr(args, flag) is not None:
+                parser.error(f'--{flag.replace("_", "-")} needs --upsampling '
+                             'guided')
     return args
+
+
+def upsampling_option(args):
+    """``VideoPortraitInferencer(upsampling=...)`` of the command line:
+    ``'bilinear'``, or a dict of :class:`GuidedUpsampler` arguments (only
+    those given: the class keeps its defaults)."""
+    if args.upsampling != 'guided':
+        return args.upsampling
+    given = dict(radius=args.guided_radius, eps=args.guided_eps)
+    return {k: v for k, v in given.items() if v is not None}
 
 
 @dataclass
@@ -512,8 +565,9 @@ def run(args, outcome):
         config, checkpoint, device=device, input_size=args.input_size,
         refresh_every=args.refresh_every,
         scene_cut_threshold=args.scene_cut_threshold, amp=args.amp,
-        channels_last=args.channels_last, compile=args.compile) \
-        if jobs else None
+        channels_last=args.channels_last, compile=args.compile,
+        upsampling=upsampling_option(args),
+        temporal_filter=bool(args.temporal_filter)) if jobs else None
     window = PreviewWindow() if args.show else None
     reports, stopped = [], False
     try:
@@ -526,7 +580,8 @@ def run(args, outcome):
                 written, report = process(args, inferencer, job, background,
                                           window)
             except INPUT_ERRORS as e:
-                if not outcome.batch:
+                # a missing mmcv op fails every input alike: end the run
+                if not outcome.batch or isinstance(e, MMCVOpNotCompiled):
                     raise
                 written = getattr(e, 'written', [])
                 report = ClipReport(job.name, index=job.index,

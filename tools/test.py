@@ -11,7 +11,9 @@ The checkpoint must fit the config (same keys and shapes, the training-only
 ``part_loss.*`` aside): another one is refused with one line and exit
 status 1, unless ``--allow-partial-load``. The authors' checkpoints
 (iCVTEAM/PDNet) are taken as they are: converted in memory, with one log
-line (tools/model_converters/pdnet2mmseg.py saves the conversion).
+line (tools/model_converters/pdnet2mmseg.py saves the conversion). A model
+that calls an mmcv op which is not compiled here ends with one line naming
+the op and the command that builds them (exit status 1).
 
 Example:
     python tools/test.py configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py \\
@@ -36,6 +38,7 @@ from mmseg_pdnet.utils.cli import (HelpFormatter, add_launcher_arguments,
                                    check_checkpoint_path, check_output_dir,
                                    export_local_rank, load_config,
                                    name_repeated_run)
+from mmseg_pdnet.utils.mmcv_ops import MMCVOpNotCompiled
 
 USAGE = 'test.py CONFIG CHECKPOINT [options]'
 
@@ -162,8 +165,11 @@ def main(argv=None):
     try:
         runner.test()
         completed = True
-    except (CheckpointError, DatasetError, FileNotFoundError) as e:
-        # bad weights or data: one line naming the file, not a traceback
+    except (CheckpointError, DatasetError, FileNotFoundError,
+            MMCVOpNotCompiled) as e:
+        # bad weights or data (one line naming the file), an mmcv op this
+        # environment lacks (naming the op and how to build it): no
+        # traceback
         raise SystemExit(f'test.py: error: {e}')
     except RuntimeError as e:
         # a data loader worker killed (OOM killer) or crashed

@@ -17,7 +17,9 @@ Stopping and resuming (docs/checkpoints.md):
   not be written (full disk: the previous one is kept), a NaN / inf loss
   (float32; under AMP: 100 steps in a row skipped by the loss scaler;
   nothing of the broken state is saved), a data loader worker that died
-  (killed by the OOM killer, crashed), bad weights, data or config.
+  (killed by the OOM killer, crashed), bad weights, data or config, a
+  model that calls an mmcv op which is not compiled here (the line names
+  the op and the command that builds them).
 
 Example:
     python tools/train.py configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py \\
@@ -50,6 +52,7 @@ from mmseg_pdnet.utils.amp import AMP_DTYPES, add_amp_argument
 from mmseg_pdnet.utils.cli import (HelpFormatter, add_launcher_arguments,
                                    export_local_rank, load_config,
                                    name_repeated_run)
+from mmseg_pdnet.utils.mmcv_ops import MMCVOpNotCompiled
 
 USAGE = ('train.py CONFIG [options] (a checkpoint goes to --resume, or to '
          '--cfg-options load_from=...)')
@@ -220,9 +223,10 @@ def main(argv=None):
         # SIGTERM / SIGINT: the checkpoint is saved and the line logged
         raise SystemExit(e.exit_status)
     except (PretrainedWeightsUnavailable, CheckpointError, DatasetError,
-            FileNotFoundError, CheckpointSaveError,
-            NonFiniteLossError) as e:
-        # bad weights or data, a full disk, a NaN: one line, no traceback
+            FileNotFoundError, CheckpointSaveError, NonFiniteLossError,
+            MMCVOpNotCompiled) as e:
+        # bad weights or data, a full disk, a NaN, an mmcv op this
+        # environment lacks: one line, no traceback
         raise SystemExit(f'train.py: error: {e}')
     except RuntimeError as e:
         reason = describe_worker_death(e)
