@@ -5,9 +5,11 @@ from mmengine.config import Config
 from .checkpoint import (CheckpointError, history_buffer_getattr,
                          load_checkpoint_file, load_state_dict_checked,
                          match_state_dict, register_safe_checkpoint_globals)
+from .config_text import memoize_config_formatting
 from .pretrained import PretrainedWeightsUnavailable
 
 register_safe_checkpoint_globals()
+memoize_config_formatting()
 
 #: the dataloaders of video datasets that ``--data-root`` re-roots
 VIDEO_DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -80,5 +82,5 @@ __all__ = [
     'register_safe_checkpoint_globals', 'history_buffer_getattr',
     'PretrainedWeightsUnavailable', 'CheckpointError',
     'load_state_dict_checked', 'load_checkpoint_file', 'match_state_dict',
-    'set_data_root', 'set_image_data_roots'
+    'set_data_root', 'set_image_data_roots', 'memoize_config_formatting'
 ]
