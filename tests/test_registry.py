@@ -43,6 +43,7 @@ EXPECTED = {
     },
     'LOOPS': {'AlternatingImageVideoLoop'},
     'METRICS': {'JFMetric'},
+    'OPTIM_WRAPPERS': {'CPUAutocastOptimWrapper'},
     'OPTIM_WRAPPER_CONSTRUCTORS': {'PhaseOptimWrapperConstructor'},
     'PARAM_SCHEDULERS': {'PDNetPolyLR'},
 }

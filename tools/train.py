@@ -111,6 +111,11 @@ def enable_amp(cfg: Config, amp=True) -> None:
     if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
         print_log('AMP training is already enabled in your config.',
                   logger='current', level=logging.WARNING)
+    elif w.get('type') == 'CPUAutocastOptimWrapper':
+        # the CPU bfloat16 wrapper of the demo config: CUDA AMP instead
+        w.pop('enabled', None)
+        w['type'] = 'AmpOptimWrapper'
+        w['loss_scale'] = 'dynamic'
     elif w.get('type', 'OptimWrapper') != 'OptimWrapper':
         raise ValueError('--amp is only supported with OptimWrapper, '
                          f'got {w.get("type")}')
@@ -187,7 +192,10 @@ def build_cfg(args) -> Config:
     if args.amp:
         if get_device() == 'cpu':
             raise ValueError('--amp needs a GPU (MMEngine\'s '
-                             'AmpOptimWrapper); none is available')
+                             'AmpOptimWrapper); none is available. On a '
+                             'CPU, --cfg-options optim_wrapper.type='
+                             'CPUAutocastOptimWrapper trains under '
+                             'bfloat16 autocast')
         enable_amp(cfg, args.amp)
     elif get_device() == 'cpu':
         disable_amp(cfg)

@@ -177,6 +177,14 @@ def test_amp_flag_keeps_an_amp_config_and_refuses_other_wrappers(
     assert cfg.optim_wrapper.dtype == 'bfloat16'
     assert train_module.build_parser().parse_args(
         ['c.py', '--amp', 'fp16']).amp == 'fp16'
+    # the demo's CPU bfloat16 wrapper becomes CUDA AMP
+    cfg = Config(dict(optim_wrapper=dict(
+        type='CPUAutocastOptimWrapper', enabled='auto',
+        optimizer=dict(type='AdamW', lr=0.1))))
+    train_module.enable_amp(cfg)
+    assert cfg.optim_wrapper.to_dict() == dict(
+        type='AmpOptimWrapper', loss_scale='dynamic',
+        optimizer=dict(type='AdamW', lr=0.1))
 
 
 @pytest.fixture
