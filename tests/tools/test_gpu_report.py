@@ -151,7 +151,8 @@ def test_video_runs_write_every_frame(tiny_report):
         if stages is not None:  # when infer_video gives them
             assert set(stages) == {'decode', 'model', 'encode'}
             assert all(ms >= 0 for ms in stages.values())
-        assert run['wall_s'] > run['summary']['seconds'] > 0
+        # the summary gives seconds to 0.1 s: 6 tiny frames may take 0.0
+        assert run['wall_s'] > run['summary']['seconds'] >= 0
 
 
 def test_recipe_trains_then_resumes(tiny_report):

@@ -126,7 +126,7 @@ def section_video(args, sizes, config: str) -> dict:
 def run_sections(args, sizes) -> dict:
     config = write_report_config(
         args.config, osp.join(args.out_dir, 'pdnet_report.py'), sizes.size,
-        sizes.workers, sizes.model_options)
+        sizes.workers, sizes.model_options, sizes.serialize_data)
     model_cfg = load_pdnet_config(config).model
     tests = args.cuda_tests or cuda_test_files(ROOT)
     jobs = dict(

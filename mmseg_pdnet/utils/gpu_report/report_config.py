@@ -20,8 +20,22 @@ def _resize_pipelines(node, size: int) -> None:
             _resize_pipelines(value, size)
 
 
+def _set_serialize_data(node, value: bool) -> None:
+    """Set ``serialize_data`` of every dataset (a dict with a
+    ``pipeline``) under ``node`` (in place)."""
+    if isinstance(node, dict):
+        if 'pipeline' in node and 'type' in node:
+            node['serialize_data'] = value
+        for item in node.values():
+            _set_serialize_data(item, value)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            _set_serialize_data(item, value)
+
+
 def write_report_config(src: str, dst: str, size: int, workers: int,
-                        model_options: dict) -> str:
+                        model_options: dict,
+                        serialize_data: bool = True) -> str:
     """Write the report's copy of a training config.
 
     Args:
@@ -50,6 +64,8 @@ def write_report_config(src: str, dst: str, size: int, workers: int,
         loader['num_workers'] = workers
         loader['persistent_workers'] = workers > 0
         _resize_pipelines(loader, size)
+        if not serialize_data:
+            _set_serialize_data(loader, False)
     cfg.default_hooks.logger.interval = 10
     cfg.dump(dst)
     return dst
