@@ -40,7 +40,7 @@ def config_path(name: str) -> str:
 
     Args:
         name (str): A file name under ``configs/pdnet/``, e.g.
-            ``'pdnet_r18_1xb4-5e_demo-128x128.py'``, or a path under
+            ``'pdnet_r18_1xb4-6e_demo-128x128.py'``, or a path under
             ``configs/`` starting with ``_base_/``, e.g.
             ``'_base_/models/pdnet_r50.py'``.
 
@@ -53,7 +53,7 @@ def config_path(name: str) -> str:
 
 
 #: the ResNet-18 demo recipe (random init, bundled synthetic clips)
-DEMO_CONFIG = config_path('pdnet_r18_1xb4-5e_demo-128x128.py')
+DEMO_CONFIG = config_path('pdnet_r18_1xb4-6e_demo-128x128.py')
 #: the paper's recipe: PDNet-R50 on MVPS
 PAPER_CONFIG = config_path('pdnet_r50_2xb2-60e_mvps-480x480.py')
 #: the model alone: PDNet-R50 as the authors' (p = 5, one reference)

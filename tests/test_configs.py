@@ -26,7 +26,7 @@ def test_all_configs_found():
         'pdnet_r50-geo-area_2xb2-60e_mvps-480x480.py',
         'pdnet_r50_2xb2-60e_pphumanseg14k-480x480.py',
         'pdnet_mit-b2_2xb2-60e_mvps-480x480.py',
-        'pdnet_r18_1xb4-5e_demo-128x128.py'
+        'pdnet_r18_1xb4-6e_demo-128x128.py'
     } <= set(NAMES)
 
 
@@ -115,7 +115,7 @@ def test_variants_change_what_they_say():
     assert pp.optim_wrapper.type == 'AmpOptimWrapper'
     assert pp.optim_wrapper.paramwise_cfg.phase_lr_mult.video.others == 10.0
     assert pp.default_hooks.checkpoint.save_best is None
-    demo = load('pdnet_r18_1xb4-5e_demo-128x128.py')
+    demo = load('pdnet_r18_1xb4-6e_demo-128x128.py')
     assert demo.model.backbone.backbone.depth == 18
     assert demo.model.backbone.backbone.init_cfg is None
     assert 'image_dataloader' not in demo.train_cfg

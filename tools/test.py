@@ -16,7 +16,7 @@ that calls an mmcv op which is not compiled here ends with one line naming
 the op and the command that builds them (exit status 1).
 
 Example:
-    python tools/test.py configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py \\
+    python tools/test.py configs/pdnet/pdnet_r18_1xb4-6e_demo-128x128.py \\
         work_dirs/demo/epoch_5.pth --out work_dirs/demo/masks --out-prob
     # the authors' protocol on their result PNGs
     python tools/eval_masks.py --gt-root data/demo/Annotations/480p \\

@@ -22,7 +22,7 @@ Stopping and resuming (docs/checkpoints.md):
   the op and the command that builds them).
 
 Example:
-    python tools/train.py configs/pdnet/pdnet_r18_1xb4-5e_demo-128x128.py \\
+    python tools/train.py configs/pdnet/pdnet_r18_1xb4-6e_demo-128x128.py \\
         --work-dir work_dirs/demo
     python tools/train.py configs/pdnet/pdnet_r50_2xb2-60e_mvps-480x480.py \\
         --data-root "/data/my videos/MVPS" --resume

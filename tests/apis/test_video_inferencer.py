@@ -308,7 +308,7 @@ def test_equals_test_step_of_the_demo_config(tmp_path):
 
 
 @pytest.mark.parametrize('config,size',
-                         [('pdnet_r18_1xb4-5e_demo-128x128.py', 128),
+                         [('pdnet_r18_1xb4-6e_demo-128x128.py', 128),
                           ('pdnet_r50_2xb2-60e_mvps-480x480.py', 480)])
 def test_preprocessing_is_the_config_test_pipeline(tmp_path, config, size):
     """The network input is the test pipeline's resize and the model's
