@@ -209,7 +209,9 @@ def test_threaded_output_equals_sequential(infer, tmp_path,
     code, io = infer('--out', out, '--png', '--output-type', 'alpha',
                      source=src)
     assert code == 0, io.err
-    inferencer = VideoPortraitInferencer(*tiny_model_files, device='cpu')
+    # the tool's defaults: the temporal filter on
+    inferencer = VideoPortraitInferencer(*tiny_model_files, device='cpu',
+                                         temporal_filter=True)
     expected = [render('alpha', r.frame, r.mask, r.prob)
                 for r in inferencer(str(src))]
     written = [cv2.imread(str(out / f'{i:05d}.png')) for i in range(6)]
@@ -556,9 +558,11 @@ def decoded_seconds(path, kind):
 
 
 def expected_results(tiny_model_files, source):
-    """What the tiny model gives for ``source``, frame by frame."""
+    """What the tiny model gives for ``source``, frame by frame, with the
+    tool's defaults (the temporal filter on)."""
     from mmseg_pdnet.apis import VideoPortraitInferencer
-    inferencer = VideoPortraitInferencer(*tiny_model_files, device='cpu')
+    inferencer = VideoPortraitInferencer(*tiny_model_files, device='cpu',
+                                         temporal_filter=True)
     return list(inferencer(str(source)))
 
 

@@ -72,15 +72,22 @@ def test_guided_settings_and_many_inputs(infer, tmp_path):
     assert isinstance(smoother, TemporalFilter)
 
 
-def test_both_steps_are_off_by_default(infer, tmp_path):
+def test_defaults_bilinear_and_the_temporal_filter_on(infer, tmp_path):
+    """Bilinear upsampling by default; the temporal filter on unless
+    --no-temporal-filter (it raised J&F and stability on the demo clips)."""
     built = record_builds(infer)
     src = frame_folder(tmp_path / 'frames', n=1)
-    for flags in ([], ['--upsampling', 'bilinear', '--no-temporal-filter']):
+    for flags, filtered in (([], True), (['--temporal-filter'], True),
+                            (['--upsampling', 'bilinear',
+                              '--no-temporal-filter'], False)):
         code, io = infer('--out', tmp_path / 'o', '--png', *flags,
                          source=src)
         assert code == 0, io.err
         assert built[-1].upsampler is None
-        assert built[-1].temporal_filter is None
+        assert isinstance(built[-1].temporal_filter, TemporalFilter) \
+            is filtered, flags
+        if not filtered:
+            assert built[-1].temporal_filter is None
 
 
 @pytest.mark.parametrize('flag, value', [('--guided-radius', '3'),
