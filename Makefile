@@ -2,11 +2,8 @@
 PY := .venv/bin/python
 DEMO_DIR ?= work_dirs/demo
 # pytest-xdist processes for `make test`, each test file in one of them
-# (0: the whole suite in one process). More than the 2 cores of the
-# development machines: many tests wait on the subprocesses they start
-# (tools/train.py, torchrun ranks), and with 2 workers the 2 cores were
-# busy 45 % of the time (docs/performance.md).
-TEST_WORKERS ?= 4
+# (0: the whole suite in one process)
+TEST_WORKERS ?= 2
 
 .PHONY: setup test demo gpu-report clean-venv
 
