@@ -54,19 +54,16 @@ if [[ ! -x "${PY}" ]]; then
     python3 -m venv "${VENV}"
 fi
 PIP=("${PY}" -m pip --disable-pip-version-check)
-# No byte-compiling at install (torch alone has thousands of modules):
-# Python compiles, once, only the modules that are imported.
-INSTALL=("${PIP[@]}" install -q --no-compile)
 
 # mmengine 0.10.7 and the mmcv build import pkg_resources: setuptools < 81.
-"${INSTALL[@]}" --upgrade pip "setuptools>=77,<81" wheel
+"${PIP[@]}" install -q --upgrade pip "setuptools>=77,<81" wheel
 
 if ! "${PY}" -c "import torch" 2>/dev/null; then
     log "installing ${TORCH_SPEC} (CPU build from the local wheel cache)"
-    "${INSTALL[@]}" "${TORCH_SPEC}"
+    "${PIP[@]}" install -q "${TORCH_SPEC}"
 fi
 
-"${INSTALL[@]}" "mmengine==0.10.7" "numpy<2.4" "opencv-python<4.13" ftfy regex ninja psutil
+"${PIP[@]}" install -q "mmengine==0.10.7" "numpy<2.4" "opencv-python<4.13" ftfy regex ninja psutil
 
 # What mmcv._ext is in the venv: compiled | standin | missing (mmcv
 # without it) | absent (no mmcv).
@@ -109,7 +106,7 @@ if [[ "${MMCV_OPS}" == 1 && "${MMCV_EXT}" != compiled ]]; then
         rm -f "$(mmcv_dir)/_ext.py"
     fi
     log "installing mmcv with its compiled ops from ${WHEELS}"
-    "${INSTALL[@]}" --force-reinstall --no-deps \
+    "${PIP[@]}" install -q --force-reinstall --no-deps \
         "$(ls "${WHEELS}"/mmcv-2.1.0-"${TAG}"-*.whl | head -n 1)"
 elif [[ "${MMCV_EXT}" == absent ]]; then
     if ! ls "${WHEELS}"/mmcv-2.1.0-py*-none-any.whl >/dev/null 2>&1; then
@@ -130,7 +127,7 @@ elif [[ "${MMCV_EXT}" == absent ]]; then
         rm -f "${BUILD_CONSTRAINTS}"
     fi
     log "installing mmcv without its compiled ops from ${WHEELS}"
-    "${INSTALL[@]}" --no-deps \
+    "${PIP[@]}" install -q --no-deps \
         "$(ls "${WHEELS}"/mmcv-2.1.0-py*-none-any.whl | head -n 1)"
 fi
 if [[ "$(mmcv_ext)" != compiled ]]; then
@@ -138,11 +135,11 @@ if [[ "$(mmcv_ext)" != compiled ]]; then
     cp "${STANDIN}" "$(mmcv_dir)/_ext.py"
 fi
 # mmcv's own requirements (its wheels are installed with --no-deps)
-"${INSTALL[@]}" addict packaging Pillow pyyaml yapf
+"${PIP[@]}" install -q addict packaging Pillow pyyaml yapf
 
 log "installing mmsegmentation 1.2.2 and mmseg_pdnet (editable, with the test and video extras)"
-"${INSTALL[@]}" "mmsegmentation==1.2.2"
-"${INSTALL[@]}" -e "${ROOT}[tests,video]"
+"${PIP[@]}" install -q "mmsegmentation==1.2.2"
+"${PIP[@]}" install -q -e "${ROOT}[tests,video]"
 
 "${PY}" -c "${READY_CHECK}" && echo "${STAMP_TEXT}" > "${STAMP}"
 if [[ "$(mmcv_ext)" == compiled ]]; then
