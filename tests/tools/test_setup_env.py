@@ -1,7 +1,10 @@
-"""tools/setup_env.sh's heartbeat: a long step prints its elapsed time."""
+"""tools/setup_env.sh: the heartbeat of a long step, the switch check, the
+byte-compiled environment."""
 import os.path as osp
 import re
 import subprocess
+
+import pytest
 
 from tests.helpers import ROOT
 
@@ -52,3 +55,25 @@ def test_a_bad_mmcv_ops_switch_is_one_line_before_any_step(tmp_path):
     assert proc.stderr == (
         'setup_env.sh: error: PDNET_MMCV_OPS=yes: expected 0 (mmcv without '
         'compiled ops, the default) or 1 (compile them)\n')
+
+
+def test_the_environment_is_byte_compiled():
+    """Every module imported from the environment's site-packages has its
+    .pyc: where PYTHONDONTWRITEBYTECODE is set, Python never writes them,
+    and each process would compile torch, mmengine and mmseg from source.
+    Checked in the environment ``make setup`` made (its stamp file)."""
+    import importlib.util
+    import sys
+    import sysconfig
+    if not osp.isfile(osp.join(sys.prefix, '.pdnet-setup-done')):
+        pytest.skip('not the environment of tools/setup_env.sh')
+    import mmseg_pdnet  # noqa: F401  (torch, mmengine, mmseg, mmcv...)
+    purelib = sysconfig.get_paths()['purelib']
+    sources = [m.__file__ for m in list(sys.modules.values())
+               if getattr(m, '__file__', None)
+               and m.__file__.startswith(purelib)
+               and m.__file__.endswith('.py')]
+    assert len(sources) > 500
+    missing = [s for s in sources
+               if not osp.isfile(importlib.util.cache_from_source(s))]
+    assert not missing, f'{len(missing)} modules without .pyc: {missing[:5]}'
