@@ -54,8 +54,8 @@ if [[ ! -x "${PY}" ]]; then
     python3 -m venv "${VENV}"
 fi
 PIP=("${PY}" -m pip --disable-pip-version-check)
-# pip byte-compiles serially; the environment is compiled at the end on
-# every core instead (compile_environment).
+# pip byte-compiles serially; the environment is compiled on every core
+# instead (torch in the background, the rest at the end).
 INSTALL=("${PIP[@]}" install -q --no-compile)
 
 # mmengine 0.10.7 and the mmcv build import pkg_resources: setuptools < 81.
@@ -65,6 +65,12 @@ if ! "${PY}" -c "import torch" 2>/dev/null; then
     log "installing ${TORCH_SPEC} (CPU build from the local wheel cache)"
     "${INSTALL[@]}" "${TORCH_SPEC}"
 fi
+
+# torch's .pyc files (most of the environment's) in the background, while
+# pip installs the rest; the compile at the end does what is left
+SITE="$("${PY}" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+"${PY}" -m compileall -qq -j 0 "${SITE}/torch" >/dev/null 2>&1 &
+TORCH_COMPILE=$!
 
 "${INSTALL[@]}" "mmengine==0.10.7" "numpy<2.4" "opencv-python<4.13" ftfy regex ninja psutil
 
@@ -151,8 +157,8 @@ log "installing mmsegmentation 1.2.2 and mmseg_pdnet (editable, with the test an
 # (10-13 s per import instead of 3). Files that are not Python 3 (test
 # data of some packages) are left as pip leaves them.
 log "byte-compiling the environment on $(nproc) core(s)"
-"${PY}" -m compileall -qq -j 0 \
-    "$("${PY}" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
+wait "${TORCH_COMPILE}" || true
+"${PY}" -m compileall -qq -j 0 "${SITE}" || true
 "${PY}" -c "${READY_CHECK}" && echo "${STAMP_TEXT}" > "${STAMP}"
 if [[ "$(mmcv_ext)" == compiled ]]; then
     log "environment ready: ${VENV} (mmcv with its compiled ops)"
