@@ -29,6 +29,34 @@ if 'PYTEST_XDIST_WORKER' in os.environ:
     os.environ['OMP_NUM_THREADS'] = str(TORCH_THREADS)
 
 
+#: the test files that take longest (tens of seconds on 2 cores: inductor
+#: and dynamo compiles, subprocess training runs, torchrun ranks), longest
+#: first. They run before the rest, so that the pytest-xdist workers of
+#: `make test` (one file at a time each) finish together instead of one
+#: of them running a long file alone at the end.
+SLOW_FILES = (
+    'tests/engine/test_compile_inductor.py',
+    'tests/tools/test_gpu_report.py',
+    'tests/engine/test_compile.py',
+    'tests/tools/test_infer_video.py',
+    'tests/engine/test_checkpoint_hook.py',
+    'tests/engine/test_ddp.py',
+    'tests/engine/test_preemption.py',
+    'tests/engine/test_worker_death.py',
+    'tests/tools/test_benchmark.py',
+    'tests/tools/test_train_test.py',
+    'tests/deployment/test_export_onnx.py',
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run :data:`SLOW_FILES` first, in their order; every other test
+    keeps its place (a stable sort)."""
+    rank = {path: i for i, path in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split('::')[0],
+                                         len(rank)))
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
