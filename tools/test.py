@@ -17,7 +17,7 @@ the op and the command that builds them (exit status 1).
 
 Example:
     python tools/test.py configs/pdnet/pdnet_r18_1xb4-6e_demo-128x128.py \\
-        work_dirs/demo/epoch_5.pth --out work_dirs/demo/masks --out-prob
+        work_dirs/demo/epoch_6.pth --out work_dirs/demo/masks --out-prob
     # the authors' protocol on their result PNGs
     python tools/eval_masks.py --gt-root data/demo/Annotations/480p \\
         --pred-root work_dirs/demo/masks_prob --pred-format mvps

@@ -21,7 +21,7 @@ package's temporal stability (``1 - mean d_t``; docs/evaluation.md).
 Example:
     python tools/analysis_tools/postprocessing_eval.py \\
         configs/pdnet/pdnet_r18_1xb4-6e_demo-128x128.py \\
-        work_dirs/demo/epoch_5.pth --json work_dirs/demo/postprocessing.json
+        work_dirs/demo/epoch_6.pth --json work_dirs/demo/postprocessing.json
     # choose the settings on the training clips, not on the test clips
     python tools/analysis_tools/postprocessing_eval.py CONFIG CKPT \\
         --cfg-options test_dataloader.dataset.split=train

@@ -17,7 +17,7 @@ own, as the ablation without IPDA would.
 Example:
     python tools/analysis_tools/reference_sensitivity.py \\
         configs/pdnet/pdnet_r18_1xb4-6e_demo-128x128.py \\
-        work_dirs/demo/epoch_5.pth --json work_dirs/demo/reference.json
+        work_dirs/demo/epoch_6.pth --json work_dirs/demo/reference.json
 """
 import argparse
 import json
