@@ -11,7 +11,7 @@ from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 
-from tests.helpers import build_model, tiny_model_cfg
+from tests.helpers import build_model, demo_batch, tiny_model_cfg
 
 #: the smallest PDNet of the shipped model: ResNet-18 at a quarter of its
 #: width (16 to 128 channels), narrow decoder, IPDA and head, 3 parts;
@@ -121,3 +121,15 @@ def eager_and_copy():
     eager = build_model(tiny_model_cfg(**NARROW)).train()
     # copied before any step: the same weights and BN statistics
     return eager, copy.deepcopy(eager)
+
+
+def assert_runner_compile_gives_the_eager_step(backend: str) -> None:
+    """``train_step`` compiled by MMEngine's ``_maybe_compile`` with
+    ``backend`` gives the eager step (:func:`assert_same_step`) on a fixed
+    video batch, through at least one dynamo graph."""
+    eager, compiled = eager_and_copy()
+    batch = demo_batch(n=2, size=64)
+    compiled_like_the_runner(compiled, dict(backend=backend))
+    assert_same_step(eager, compiled, run_step(eager, batch),
+                     run_step(compiled, batch))
+    assert torch._dynamo.utils.counters['stats']['unique_graphs'] > 0

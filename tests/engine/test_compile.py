@@ -28,10 +28,8 @@ import torch._dynamo
 from mmengine.runner import Runner
 
 from tests.engine.compile_steps import (  # noqa: F401  (fixture)
-    assert_same_step, compiled_like_the_runner, eager_and_copy, fresh_dynamo,
-    run_step)
-from tests.helpers import demo_batch, make_image_set, make_tiny_data, \
-    write_tiny_config
+    assert_runner_compile_gives_the_eager_step, fresh_dynamo)
+from tests.helpers import make_image_set, make_tiny_data, write_tiny_config
 
 
 def test_compiled_train_step_gives_the_eager_step(fresh_dynamo):
@@ -39,12 +37,7 @@ def test_compiled_train_step_gives_the_eager_step(fresh_dynamo):
     whole step, functionalised (the BN buffer updates included), run by
     aten: all of compiling but code generation (inductor:
     test_compile_inductor.py)."""
-    eager, compiled = eager_and_copy()
-    batch = demo_batch(n=2, size=64)
-    compiled_like_the_runner(compiled, dict(backend='aot_eager'))
-    assert_same_step(eager, compiled, run_step(eager, batch),
-                     run_step(compiled, batch))
-    assert torch._dynamo.utils.counters['stats']['unique_graphs'] > 0
+    assert_runner_compile_gives_the_eager_step('aot_eager')
 
 
 def test_train_with_cfg_compile_runs_both_phases_compiled(

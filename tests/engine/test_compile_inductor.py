@@ -13,8 +13,8 @@ import torch
 import torch._dynamo
 
 from tests.engine.compile_steps import (  # noqa: F401  (fixture)
-    assert_same_step, compiled_like_the_runner, eager_and_copy, fresh_dynamo,
-    run_step)
+    assert_runner_compile_gives_the_eager_step, assert_same_step,
+    eager_and_copy, fresh_dynamo, run_step)
 from tests.helpers import demo_batch
 
 
@@ -25,12 +25,7 @@ def test_inductor_train_step_gives_the_eager_step(fresh_dynamo):
     """Inductor compiles the whole step (encoder twice, IPDA, heads, frozen
     extractor, every loss, forward and backward, and the SGD step): 4 to 6
     minutes on a 2-core CPU."""
-    eager, compiled = eager_and_copy()
-    batch = demo_batch(n=2, size=64)
-    compiled_like_the_runner(compiled, dict(backend='inductor'))
-    assert_same_step(eager, compiled, run_step(eager, batch),
-                     run_step(compiled, batch))
-    assert torch._dynamo.utils.counters['stats']['unique_graphs'] > 0
+    assert_runner_compile_gives_the_eager_step('inductor')
 
 
 def test_inductor_losses_give_the_eager_step(fresh_dynamo):

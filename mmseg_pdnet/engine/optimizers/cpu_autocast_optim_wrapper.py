@@ -4,8 +4,9 @@
 MMEngine's ``AmpOptimWrapper`` refuses to be built without a GPU. On a CPU
 with native bfloat16 (AVX512-BF16 or AMX), convolutions and matrix products
 run faster in bfloat16: a training iteration of the demo recipe took 0.7x
-the time of float32 on a 2-core AMD EPYC (docs/demo.md). Elsewhere bfloat16 is emulated and slower than float32.
-bfloat16 has float32's exponent range: no loss scaling is needed.
+the time of float32 on a 2-core AMD EPYC (docs/demo.md). Elsewhere
+bfloat16 is emulated and slower than float32. bfloat16 has float32's
+exponent range: no loss scaling is needed.
 """
 import contextlib
 from typing import Union

@@ -3,34 +3,23 @@
 pretrained downloads switched off (the report machine may be offline;
 speed does not depend on the weights), written as one file so that the
 subprocesses (``infer_video.py``, ``train.py``) read the same model."""
+from typing import Iterator
+
 from mmengine.config import Config
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
-def _resize_pipelines(node, size: int) -> None:
-    """Set the scale of every ``PairedResize`` under ``node`` (in place)."""
+def _config_dicts(node) -> Iterator[dict]:
+    """Every dict under ``node`` (a config value), ``node`` included,
+    through nested dicts, lists and tuples."""
     if isinstance(node, dict):
-        if node.get('type') == 'PairedResize':
-            node['scale'] = size
+        yield node
         for value in node.values():
-            _resize_pipelines(value, size)
+            yield from _config_dicts(value)
     elif isinstance(node, (list, tuple)):
         for value in node:
-            _resize_pipelines(value, size)
-
-
-def _set_serialize_data(node, value: bool) -> None:
-    """Set ``serialize_data`` of every dataset (a dict with a
-    ``pipeline``) under ``node`` (in place)."""
-    if isinstance(node, dict):
-        if 'pipeline' in node and 'type' in node:
-            node['serialize_data'] = value
-        for item in node.values():
-            _set_serialize_data(item, value)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            _set_serialize_data(item, value)
+            yield from _config_dicts(value)
 
 
 def write_report_config(src: str, dst: str, size: int, workers: int,
@@ -46,6 +35,9 @@ def write_report_config(src: str, dst: str, size: int, workers: int,
         workers (int): Data loader workers of every loader.
         model_options (dict): Changes of ``model`` (keys without the
             ``model.`` prefix), e.g. a smaller encoder.
+        serialize_data (bool): False sets every dataset's
+            ``serialize_data`` to False (no packing and ``gc.collect()``
+            per dataset). Defaults to True: the config's own.
 
     Returns:
         str: ``dst``.
@@ -63,9 +55,12 @@ def write_report_config(src: str, dst: str, size: int, workers: int,
     for loader in loaders:
         loader['num_workers'] = workers
         loader['persistent_workers'] = workers > 0
-        _resize_pipelines(loader, size)
-        if not serialize_data:
-            _set_serialize_data(loader, False)
+        for node in _config_dicts(loader):
+            if node.get('type') == 'PairedResize':
+                node['scale'] = size
+            elif not serialize_data and 'pipeline' in node \
+                    and 'type' in node:  # a dataset
+                node['serialize_data'] = False
     cfg.default_hooks.logger.interval = 10
     cfg.dump(dst)
     return dst
